@@ -1,0 +1,249 @@
+#include "source/common/config/config.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "source/common/net.h"
+#include "source/common/url.h"
+
+namespace gateway {
+namespace {
+
+using config::MapReader;
+using config::Node;
+
+constexpr absl::string_view kBuiltInYaml =
+    R"yaml(# Built-in defaults: what runs when no gateway.yaml is in reach.
+listener:
+  address: 127.0.0.1
+  port: 8002
+filters:
+  - name: health
+    match: {path: /healthz, methods: [GET, HEAD]}
+)yaml";
+
+void ParseListener(MapReader& root, ListenerConfig& out) {
+  MapReader reader(root.Child("listener"));
+  out.address = reader.String("address", out.address);
+  out.port = static_cast<int>(reader.Int("port", out.port, 0, 65535));
+  out.public_url = reader.UrlString("public_url");
+  out.workers = static_cast<int>(reader.Int("workers", out.workers, 0, 256));
+  if (out.address != "localhost" && !Address::FromIp(out.address, 0).ok()) {
+    reader.AddError(reader.Child("address").Error(
+        absl::StrCat("expected an IP address (or localhost), got \"", out.address, "\"")));
+  }
+  root.AddError(reader.Finish());
+}
+
+void ParseUpstream(MapReader& root, UpstreamConfig& out) {
+  MapReader reader(root.Child("upstream"));
+  out.rs = reader.UrlString("rs");
+  out.as = reader.UrlString("as");
+  out.client_id = reader.String("client_id");
+  out.client_secret = reader.String("client_secret");
+  out.authorize_endpoint = reader.UrlString("authorize_endpoint");
+  out.token_endpoint = reader.UrlString("token_endpoint");
+  out.ca_file = reader.String("ca_file");
+  root.AddError(reader.Finish());
+}
+
+void ParseUsers(MapReader& root, std::vector<UserConfig>& out) {
+  for (const Node& item : root.List("users")) {
+    MapReader reader(item);
+    UserConfig user;
+    user.name = reader.String("name");
+    user.password = reader.String("password");
+    if (user.name.empty() || user.password.empty()) {
+      reader.AddError(item.Error("a user needs a name and a password"));
+    }
+    root.AddError(reader.Finish());
+    out.push_back(std::move(user));
+  }
+}
+
+void ParseLimits(MapReader& root, LimitsConfig& out) {
+  MapReader reader(root.Child("limits"));
+  http::ConnectionLimits& connection = out.connection;
+  connection.parser.max_header_bytes =
+      reader.Bytes("max_header_bytes", connection.parser.max_header_bytes);
+  connection.parser.max_uri_bytes = reader.Bytes("max_uri_bytes", connection.parser.max_uri_bytes);
+  connection.max_request_body_bytes =
+      reader.Bytes("max_request_body_bytes", connection.max_request_body_bytes);
+  connection.buffer_bytes = reader.Bytes("buffer_bytes", connection.buffer_bytes);
+  connection.header_timeout = reader.Duration("header_timeout", connection.header_timeout);
+  connection.idle_timeout = reader.Duration("idle_timeout", connection.idle_timeout);
+  connection.stream_idle_timeout =
+      reader.Duration("stream_idle_timeout", connection.stream_idle_timeout);
+  out.connect_timeout = reader.Duration("connect_timeout", out.connect_timeout);
+  out.upstream_idle_timeout = reader.Duration("upstream_idle_timeout", out.upstream_idle_timeout);
+  out.drain_timeout = reader.Duration("drain_timeout", out.drain_timeout);
+  if (connection.buffer_bytes < 1024) {
+    reader.AddError(reader.Child("buffer_bytes").Error("must be at least 1KiB"));
+  }
+  for (const char* key : {"header_timeout", "idle_timeout", "stream_idle_timeout",
+                          "connect_timeout", "upstream_idle_timeout"}) {
+    if (reader.Has(key) && reader.Duration(key, absl::Seconds(1)) == absl::ZeroDuration()) {
+      reader.AddError(reader.Child(key).Error("must be longer than 0s"));
+    }
+  }
+  root.AddError(reader.Finish());
+}
+
+void ParseLog(MapReader& root, log::Level& out) {
+  MapReader reader(root.Child("log"));
+  if (reader.Has("level")) {
+    absl::StatusOr<log::Level> level = log::ParseLevel(reader.String("level"));
+    if (level.ok()) {
+      out = *level;
+    } else {
+      reader.AddError(reader.Child("level").Error(level.status().message()));
+    }
+  }
+  root.AddError(reader.Finish());
+}
+
+void ParseMatch(MapReader& entry, RouteMatch& out) {
+  MapReader reader(entry.Child("match"));
+  out.path = reader.String("path");
+  out.prefix = reader.String("prefix");
+  for (std::string method : reader.StringList("methods")) {
+    out.methods.push_back(absl::AsciiStrToUpper(method));
+  }
+  if (!out.path.empty() && !out.prefix.empty()) {
+    reader.AddError(reader.node().Error("give path or prefix, not both"));
+  }
+  for (const char* key : {"path", "prefix"}) {
+    const std::string value = reader.String(key);
+    if (!value.empty() && value.front() != '/') {
+      reader.AddError(reader.Child(key).Error("must start with /"));
+    }
+  }
+  entry.AddError(reader.Finish());
+}
+
+void ParseFilters(MapReader& root, std::vector<FilterEntry>& out) {
+  Node list = root.Child("filters");
+  for (const Node& item : root.List("filters")) {
+    MapReader reader(item);
+    FilterEntry entry;
+    entry.where = item;
+    entry.name = reader.String("name");
+    if (entry.name.empty()) {
+      reader.AddError(item.Error("a filter entry needs a name"));
+    }
+    ParseMatch(reader, entry.match);
+    entry.config = reader.Child("config");
+    root.AddError(reader.Finish());
+    out.push_back(std::move(entry));
+  }
+  if (out.empty()) {
+    root.AddError(list.defined() ? list.Error("the filter chain is empty")
+                                 : root.node().Error("no `filters:` list: the chain is empty"));
+  }
+}
+
+}  // namespace
+
+bool RouteMatch::Matches(absl::string_view method, absl::string_view request_path) const {
+  if (!path.empty() && request_path != path) {
+    return false;
+  }
+  if (!prefix.empty() && !absl::StartsWith(request_path, prefix)) {
+    return false;
+  }
+  if (!methods.empty()) {
+    for (const std::string& allowed : methods) {
+      if (allowed == method) {
+        return true;
+      }
+    }
+    return false;
+  }
+  return true;
+}
+
+http::ClientOptions Config::ClientOptions() const {
+  http::ClientOptions options;
+  options.connect_timeout = limits.connect_timeout;
+  options.stream_idle_timeout = limits.connection.stream_idle_timeout;
+  options.pool_idle_timeout = limits.upstream_idle_timeout;
+  options.buffer_bytes = limits.connection.buffer_bytes;
+  options.parser = limits.connection.parser;
+  options.ca_file = upstream.ca_file;
+  return options;
+}
+
+absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view file_name) {
+  absl::StatusOr<Node> root = config::ParseYaml(yaml, file_name);
+  if (!root.ok()) {
+    return root.status();
+  }
+  Config config;
+  config.source = std::string(file_name);
+  MapReader reader(*root);
+  if (!root->defined()) {
+    reader.AddError(root->Error("the file is empty"));
+  }
+  ParseListener(reader, config.listener);
+  ParseUpstream(reader, config.upstream);
+  ParseUsers(reader, config.users);
+  ParseLimits(reader, config.limits);
+  ParseLog(reader, config.log_level);
+  ParseFilters(reader, config.filters);
+  if (absl::Status status = reader.Finish(); !status.ok()) {
+    return status;
+  }
+  return config;
+}
+
+absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) {
+    return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  }
+  std::ostringstream text;
+  text << file.rdbuf();
+  return ParseConfig(text.str(), path);
+}
+
+absl::string_view BuiltInConfigYaml() { return kBuiltInYaml; }
+
+absl::StatusOr<Config> BuiltInConfig() {
+  absl::StatusOr<Config> config = ParseConfig(kBuiltInYaml, "built-in defaults");
+  return config;
+}
+
+absl::Status FinalizeConfig(Config& config) {
+  if (config.upstream.rs.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source,
+        ": no upstream MCP server: set upstream.rs in gateway.yaml or pass --upstream-rs=URL"));
+  }
+  if (config.listener.public_url.empty()) {
+    config.listener.public_url = absl::StrCat("http://localhost:", config.listener.port);
+  }
+  absl::StatusOr<Url> public_url = ParseUrl(config.listener.public_url);
+  if (!public_url.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("listener.public_url: ", public_url.status().message()));
+  }
+  if (!public_url->query.empty()) {
+    return absl::InvalidArgumentError("listener.public_url must not have a query");
+  }
+  // One canonical form, so every URL derived from it is spelt the same way.
+  config.listener.public_url = std::string(absl::StripSuffix(public_url->ToString(), "/"));
+  if (!config.upstream.ca_file.empty()) {
+    std::ifstream ca(config.upstream.ca_file);
+    if (!ca) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("upstream.ca_file: cannot read ", config.upstream.ca_file));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace gateway

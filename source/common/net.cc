@@ -1,0 +1,143 @@
+#include "source/common/net.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace gateway {
+namespace {
+
+absl::Status ErrnoError(absl::string_view what, const Address& address, int error) {
+  return absl::UnavailableError(
+      absl::StrCat(what, " ", address.ToString(), ": ", std::strerror(error)));
+}
+
+// Creates a socket, applies `reuse_port`, binds. Returns the fd or an error.
+absl::StatusOr<int> BindSocket(const Address& address, bool reuse_port) {
+  int fd = ::socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return ErrnoError("cannot create a socket for", address, errno);
+  }
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reuse_port) {
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  }
+  if (address.family() == AF_INET6) {
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  }
+  if (::bind(fd, address.sockaddr_ptr(), address.length) != 0) {
+    int error = errno;
+    ::close(fd);
+    return ErrnoError(error == EADDRINUSE ? "port in use:" : "cannot bind", address, error);
+  }
+  return fd;
+}
+
+}  // namespace
+
+uint16_t Address::port() const {
+  if (family() == AF_INET) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  }
+  if (family() == AF_INET6) {
+    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  }
+  return 0;
+}
+
+std::string Address::Ip() const {
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (family() == AF_INET) {
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text,
+                sizeof(text));
+  } else if (family() == AF_INET6) {
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text,
+                sizeof(text));
+  }
+  return text;
+}
+
+std::string Address::ToString() const {
+  if (family() == AF_INET6) {
+    return absl::StrCat("[", Ip(), "]:", port());
+  }
+  return absl::StrCat(Ip(), ":", port());
+}
+
+Address Address::FromSockaddr(const sockaddr* address, socklen_t length) {
+  Address result;
+  length = std::min<socklen_t>(length, sizeof(result.storage));
+  std::memcpy(&result.storage, address, length);
+  result.length = length;
+  return result;
+}
+
+absl::StatusOr<Address> Address::FromIp(absl::string_view ip, uint16_t port) {
+  std::string text(ip);
+  if (text.size() > 2 && text.front() == '[' && text.back() == ']') {
+    text = text.substr(1, text.size() - 2);
+  }
+  Address result;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&result.storage);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&result.storage);
+  if (::inet_pton(AF_INET, text.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    result.length = sizeof(sockaddr_in);
+    return result;
+  }
+  if (::inet_pton(AF_INET6, text.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    result.length = sizeof(sockaddr_in6);
+    return result;
+  }
+  return absl::InvalidArgumentError(absl::StrCat("\"", ip, "\" is not an IP address"));
+}
+
+absl::StatusOr<uint16_t> ReservePort(const Address& address) {
+  absl::StatusOr<int> fd = BindSocket(address, /*reuse_port=*/false);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  // listen() is what makes a port "in use" for another listener on Linux; bind alone does not
+  // collide with SO_REUSEADDR sockets.
+  if (::listen(*fd, 1) != 0) {
+    int error = errno;
+    ::close(*fd);
+    return ErrnoError("port in use:", address, error);
+  }
+  Address bound;
+  bound.length = sizeof(bound.storage);
+  ::getsockname(*fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
+  ::close(*fd);
+  return bound.port();
+}
+
+absl::StatusOr<int> ListenReusePort(const Address& address, int backlog) {
+  absl::StatusOr<int> fd = BindSocket(address, /*reuse_port=*/true);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  if (::listen(*fd, backlog) != 0) {
+    int error = errno;
+    ::close(*fd);
+    return ErrnoError("cannot listen on", address, error);
+  }
+  return *fd;
+}
+
+void SetNoDelay(int fd) {
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+}  // namespace gateway

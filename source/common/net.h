@@ -1,0 +1,45 @@
+#pragma once
+
+// Socket addresses and listening sockets. Plain functions over file descriptors; nothing here
+// touches libevent (the dispatcher owns the event loop).
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace gateway {
+
+struct Address {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  const sockaddr* sockaddr_ptr() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  int family() const { return storage.ss_family; }
+  uint16_t port() const;
+  // "127.0.0.1", "::1"; without the port.
+  std::string Ip() const;
+  // "127.0.0.1:8002", "[::1]:8002".
+  std::string ToString() const;
+
+  static Address FromSockaddr(const sockaddr* address, socklen_t length);
+  // Parses a numeric IPv4 or IPv6 address (no name lookup), with `port`.
+  static absl::StatusOr<Address> FromIp(absl::string_view ip, uint16_t port);
+};
+
+// Checks that nothing else listens on `address` and returns the port it resolved to (the kernel's
+// choice when `address` has port 0). Binding with SO_REUSEPORT alone would let a second gateway
+// share the port silently; this probe binds without it first, so "port in use" is an error.
+absl::StatusOr<uint16_t> ReservePort(const Address& address);
+
+// A non-blocking listening socket with SO_REUSEPORT, so that every worker owns one and the kernel
+// spreads connections across them.
+absl::StatusOr<int> ListenReusePort(const Address& address, int backlog);
+
+// Sets TCP_NODELAY: MCP replies and SSE events are small and must leave at once.
+void SetNoDelay(int fd);
+
+}  // namespace gateway

@@ -1,0 +1,88 @@
+#include "source/common/tls.h"
+
+#include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace gateway::tls {
+namespace {
+
+bool IsIpAddress(const std::string& host) {
+  unsigned char buffer[sizeof(in6_addr)];
+  return inet_pton(AF_INET, host.c_str(), buffer) == 1 ||
+         inet_pton(AF_INET6, host.c_str(), buffer) == 1;
+}
+
+}  // namespace
+
+std::string LastError(absl::string_view fallback) {
+  unsigned long code = ERR_get_error();
+  if (code == 0) {
+    return std::string(fallback);
+  }
+  char text[256];
+  ERR_error_string_n(code, text, sizeof(text));
+  ERR_clear_error();
+  return text;
+}
+
+absl::StatusOr<SslCtxPtr> CreateClientContext(const std::string& ca_file) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  if (ctx == nullptr) {
+    return absl::InternalError(LastError("cannot create a TLS context"));
+  }
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+  if (SSL_CTX_set_default_verify_paths(ctx.get()) != 1) {
+    return absl::InternalError(LastError("cannot load the system trust store"));
+  }
+  if (!ca_file.empty() && SSL_CTX_load_verify_locations(ctx.get(), ca_file.c_str(), nullptr) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot load CA file ", ca_file, ": ", LastError("unreadable")));
+  }
+  static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+  SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof(kAlpn));
+  return ctx;
+}
+
+absl::StatusOr<SslCtxPtr> CreateServerContext(const std::string& certificate_file,
+                                              const std::string& key_file) {
+  SslCtxPtr ctx(SSL_CTX_new(TLS_server_method()));
+  if (ctx == nullptr) {
+    return absl::InternalError(LastError("cannot create a TLS context"));
+  }
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), certificate_file.c_str()) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot load certificate ", certificate_file, ": ", LastError("unreadable")));
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
+      SSL_CTX_check_private_key(ctx.get()) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot load key ", key_file, ": ", LastError("does not match")));
+  }
+  return ctx;
+}
+
+absl::StatusOr<SslPtr> NewClientSession(SSL_CTX* ctx, const std::string& host) {
+  SslPtr ssl(SSL_new(ctx));
+  if (ssl == nullptr) {
+    return absl::InternalError(LastError("cannot create a TLS session"));
+  }
+  if (IsIpAddress(host)) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str()) != 1) {
+      return absl::InternalError(LastError("cannot set the expected IP address"));
+    }
+  } else {
+    // RFC 6066 section 3: SNI carries host names only, never literal addresses.
+    if (SSL_set_tlsext_host_name(ssl.get(), host.c_str()) != 1 ||
+        SSL_set1_host(ssl.get(), host.c_str()) != 1) {
+      return absl::InternalError(LastError("cannot set the expected host name"));
+    }
+  }
+  return ssl;
+}
+
+}  // namespace gateway::tls

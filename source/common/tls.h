@@ -1,0 +1,39 @@
+#pragma once
+
+// OpenSSL contexts and sessions for the upstream client (and, later, the TLS listener).
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace gateway::tls {
+
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* ctx) const { SSL_CTX_free(ctx); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+struct SslDeleter {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslPtr = std::unique_ptr<SSL, SslDeleter>;
+
+// A client context: TLS 1.2 or later, peers verified against the system trust store plus
+// `ca_file` when given, ALPN "http/1.1".
+absl::StatusOr<SslCtxPtr> CreateClientContext(const std::string& ca_file);
+
+// A server context with the certificate chain and key from PEM files.
+absl::StatusOr<SslCtxPtr> CreateServerContext(const std::string& certificate_file,
+                                              const std::string& key_file);
+
+// A client session for `host`: SNI (for names, not addresses) and verification that the
+// certificate is for `host` (RFC 6125; IP addresses against IP SANs).
+absl::StatusOr<SslPtr> NewClientSession(SSL_CTX* ctx, const std::string& host);
+
+// The text of OpenSSL's most recent error on this thread (and clears the queue), or `fallback`.
+std::string LastError(absl::string_view fallback);
+
+}  // namespace gateway::tls

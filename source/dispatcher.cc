@@ -1,0 +1,286 @@
+#include "source/dispatcher.h"
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/thread.h>
+#include <event2/util.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "source/common/log.h"
+
+namespace gateway {
+namespace {
+
+timeval DelayToTimeval(absl::Duration duration) {
+  if (duration < absl::ZeroDuration()) {
+    duration = absl::ZeroDuration();
+  }
+  return absl::ToTimeval(duration);
+}
+
+// libevent must be told once, before any event_base exists, that bases are used across threads
+// (Post() and Exit() activate events from other threads).
+void EnableLibeventThreads() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (evthread_use_pthreads() != 0) {
+      log::Error("libevent has no pthreads support; cannot run workers");
+      std::abort();
+    }
+  });
+}
+
+class TimerImpl : public Timer {
+ public:
+  TimerImpl(event_base* base, std::function<void()> callback) : callback_(std::move(callback)) {
+    event_ = evtimer_new(base, &TimerImpl::OnTimerTrampoline, this);
+  }
+  ~TimerImpl() override { event_free(event_); }
+
+  void Enable(absl::Duration delay) override {
+    timeval tv = DelayToTimeval(delay);
+    evtimer_add(event_, &tv);
+  }
+  void Disable() override { evtimer_del(event_); }
+  bool Enabled() const override { return evtimer_pending(event_, nullptr) != 0; }
+
+ private:
+  static void OnTimerTrampoline(evutil_socket_t, short, void* arg) {
+    static_cast<TimerImpl*>(arg)->callback_();
+  }
+
+  std::function<void()> callback_;
+  event* event_ = nullptr;
+};
+
+class SignalWatchImpl : public SignalWatch {
+ public:
+  SignalWatchImpl(event_base* base, int signal_number, std::function<void()> callback)
+      : callback_(std::move(callback)) {
+    event_ = evsignal_new(base, signal_number, &SignalWatchImpl::OnSignalTrampoline, this);
+    event_add(event_, nullptr);
+  }
+  ~SignalWatchImpl() override { event_free(event_); }
+
+ private:
+  static void OnSignalTrampoline(evutil_socket_t, short, void* arg) {
+    static_cast<SignalWatchImpl*>(arg)->callback_();
+  }
+
+  std::function<void()> callback_;
+  event* event_ = nullptr;
+};
+
+class ListenerImpl : public Listener {
+ public:
+  ListenerImpl(event_base* base, int fd, AcceptCallback callback) : callback_(std::move(callback)) {
+    listener_ = evconnlistener_new(base, &ListenerImpl::OnAcceptTrampoline, this,
+                                   LEV_OPT_CLOSE_ON_FREE, /*backlog=*/-1, fd);
+    evconnlistener_set_error_cb(listener_, &ListenerImpl::OnErrorTrampoline);
+  }
+  ~ListenerImpl() override { evconnlistener_free(listener_); }
+
+ private:
+  static void OnAcceptTrampoline(evconnlistener*, evutil_socket_t fd, sockaddr* address, int length,
+                                 void* arg) {
+    static_cast<ListenerImpl*>(arg)->callback_(
+        fd, Address::FromSockaddr(address, static_cast<socklen_t>(length)));
+  }
+  static void OnErrorTrampoline(evconnlistener*, void*) {
+    int error = EVUTIL_SOCKET_ERROR();
+    log::Warning(absl::StrCat("accept failed: ", evutil_socket_error_to_string(error)));
+  }
+
+  AcceptCallback callback_;
+  evconnlistener* listener_ = nullptr;
+};
+
+// State of one lookup, shared between the DnsQuery handle and libevent's callback, so that either
+// may go first.
+struct PendingLookup {
+  Dispatcher* dispatcher = nullptr;
+  ResolveCallback callback;
+  evdns_getaddrinfo_request* request = nullptr;
+  bool cancelled = false;
+};
+
+class DnsQueryImpl : public DnsQuery {
+ public:
+  explicit DnsQueryImpl(std::shared_ptr<PendingLookup> pending) : pending_(std::move(pending)) {}
+  ~DnsQueryImpl() override {
+    pending_->cancelled = true;
+    if (pending_->request != nullptr) {
+      evdns_getaddrinfo_cancel(pending_->request);
+    }
+  }
+
+ private:
+  std::shared_ptr<PendingLookup> pending_;
+};
+
+void OnResolvedTrampoline(int result, evutil_addrinfo* info, void* arg) {
+  std::unique_ptr<std::shared_ptr<PendingLookup>> holder(
+      static_cast<std::shared_ptr<PendingLookup>*>(arg));
+  std::shared_ptr<PendingLookup> pending = *holder;
+  pending->request = nullptr;
+  absl::StatusOr<std::vector<Address>> addresses;
+  if (result != 0) {
+    addresses = absl::UnavailableError(evutil_gai_strerror(result));
+  } else {
+    std::vector<Address> list;
+    for (evutil_addrinfo* entry = info; entry != nullptr; entry = entry->ai_next) {
+      list.push_back(
+          Address::FromSockaddr(entry->ai_addr, static_cast<socklen_t>(entry->ai_addrlen)));
+    }
+    addresses = std::move(list);
+  }
+  if (info != nullptr) {
+    evutil_freeaddrinfo(info);
+  }
+  if (pending->cancelled) {
+    return;
+  }
+  // Always answer on a later turn of the loop: evdns answers numeric hosts and /etc/hosts entries
+  // synchronously, and a callback that runs before Resolve() returns is a trap for the caller.
+  std::weak_ptr<PendingLookup> weak = pending;
+  pending->dispatcher->Post([weak, addresses = std::move(addresses)]() mutable {
+    std::shared_ptr<PendingLookup> alive = weak.lock();
+    if (alive != nullptr && !alive->cancelled) {
+      alive->callback(std::move(addresses));
+    }
+  });
+}
+
+}  // namespace
+
+void BufferEventDeleter::operator()(bufferevent* bev) const { bufferevent_free(bev); }
+
+Dispatcher::Dispatcher(std::string name) : name_(std::move(name)) {
+  EnableLibeventThreads();
+  base_ = event_base_new();
+  if (base_ == nullptr) {
+    log::Error("cannot create an event loop");
+    std::abort();
+  }
+  post_event_ = event_new(base_, -1, 0, &Dispatcher::OnPostedTrampoline, this);
+  deferred_delete_event_ = event_new(base_, -1, 0, &Dispatcher::OnDeferredDeleteTrampoline, this);
+}
+
+Dispatcher::~Dispatcher() {
+  RunDeferredDeletes();
+  if (dns_base_ != nullptr) {
+    evdns_base_free(dns_base_, /*fail_requests=*/0);
+  }
+  event_free(post_event_);
+  event_free(deferred_delete_event_);
+  event_base_free(base_);
+}
+
+void Dispatcher::Run() { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); }
+
+void Dispatcher::Exit() { event_base_loopexit(base_, nullptr); }
+
+void Dispatcher::Post(std::function<void()> work) {
+  {
+    absl::MutexLock lock(&post_mutex_);
+    posted_.push_back(std::move(work));
+  }
+  event_active(post_event_, EV_READ, 0);
+}
+
+void Dispatcher::DeferredDelete(std::unique_ptr<DeferredDeletable> object) {
+  to_delete_.push_back(std::move(object));
+  if (to_delete_.size() == 1) {
+    event_active(deferred_delete_event_, EV_READ, 0);
+  }
+}
+
+void Dispatcher::OnPostedTrampoline(evutil_socket_t, short, void* arg) {
+  static_cast<Dispatcher*>(arg)->RunPosted();
+}
+
+void Dispatcher::OnDeferredDeleteTrampoline(evutil_socket_t, short, void* arg) {
+  static_cast<Dispatcher*>(arg)->RunDeferredDeletes();
+}
+
+void Dispatcher::RunPosted() {
+  std::vector<std::function<void()>> work;
+  {
+    absl::MutexLock lock(&post_mutex_);
+    work.swap(posted_);
+  }
+  for (auto& item : work) {
+    item();
+  }
+}
+
+void Dispatcher::RunDeferredDeletes() {
+  // Destructors may defer more deletions; keep going until none are left.
+  while (!to_delete_.empty()) {
+    std::vector<std::unique_ptr<DeferredDeletable>> batch;
+    batch.swap(to_delete_);
+    batch.clear();
+  }
+}
+
+std::unique_ptr<Timer> Dispatcher::CreateTimer(std::function<void()> callback) {
+  return std::make_unique<TimerImpl>(base_, std::move(callback));
+}
+
+std::unique_ptr<SignalWatch> Dispatcher::WatchSignal(int signal_number,
+                                                     std::function<void()> callback) {
+  return std::make_unique<SignalWatchImpl>(base_, signal_number, std::move(callback));
+}
+
+std::unique_ptr<Listener> Dispatcher::CreateListener(int listen_fd, AcceptCallback callback) {
+  return std::make_unique<ListenerImpl>(base_, listen_fd, std::move(callback));
+}
+
+BufferEventPtr Dispatcher::CreateSocketBufferEvent(int fd) {
+  return BufferEventPtr(
+      bufferevent_socket_new(base_, fd, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
+}
+
+BufferEventPtr Dispatcher::CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server) {
+  return BufferEventPtr(bufferevent_openssl_socket_new(
+      base_, fd, ssl, server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+      BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
+}
+
+evdns_base* Dispatcher::DnsBase() {
+  if (dns_base_ == nullptr) {
+    // Reads /etc/resolv.conf and /etc/hosts once per dispatcher; the lookups themselves never
+    // block the loop.
+    dns_base_ = evdns_base_new(base_, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (dns_base_ == nullptr) {
+      dns_base_ = evdns_base_new(base_, 0);
+      evdns_base_load_hosts(dns_base_, nullptr);
+    }
+  }
+  return dns_base_;
+}
+
+std::unique_ptr<DnsQuery> Dispatcher::Resolve(const std::string& host, uint16_t port,
+                                              ResolveCallback callback) {
+  auto pending = std::make_shared<PendingLookup>();
+  pending->dispatcher = this;
+  pending->callback = std::move(callback);
+  evutil_addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  const std::string service = absl::StrCat(port);
+  auto* holder = new std::shared_ptr<PendingLookup>(pending);
+  pending->request = evdns_getaddrinfo(DnsBase(), host.c_str(), service.c_str(), &hints,
+                                       &OnResolvedTrampoline, holder);
+  return std::make_unique<DnsQueryImpl>(std::move(pending));
+}
+
+}  // namespace gateway

@@ -1,0 +1,132 @@
+#pragma once
+
+// The dispatcher owns one libevent event_base and is the only code that touches it (STYLE.md).
+// There is one per worker thread and one on the main thread (signals). Every method runs on the
+// dispatcher's own thread, except Post() and Exit(), which any thread may call: they are how other
+// threads hand a dispatcher work.
+//
+// Objects that the event loop may still call back into during the current callback (a connection
+// that closes itself from its own read callback) are handed to DeferredDelete() and destroyed when
+// the current loop iteration has unwound.
+
+#include <sys/socket.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "source/common/net.h"
+
+struct bufferevent;
+struct event;
+struct event_base;
+struct evdns_base;
+struct evconnlistener;
+struct ssl_st;
+
+namespace gateway {
+
+using MonotonicTime = std::chrono::steady_clock::time_point;
+
+// A one-shot timer. Destroying it disables it.
+class Timer {
+ public:
+  virtual ~Timer() = default;
+  // Arms the timer to fire once after `delay`, replacing any earlier arming.
+  virtual void Enable(absl::Duration delay) = 0;
+  virtual void Disable() = 0;
+  virtual bool Enabled() const = 0;
+};
+
+// Something destroyed later through Dispatcher::DeferredDelete().
+class DeferredDeletable {
+ public:
+  virtual ~DeferredDeletable() = default;
+};
+
+struct BufferEventDeleter {
+  void operator()(bufferevent* bev) const;
+};
+using BufferEventPtr = std::unique_ptr<bufferevent, BufferEventDeleter>;
+
+// A pending name lookup. Destroying it cancels the lookup: its callback is then never called.
+class DnsQuery {
+ public:
+  virtual ~DnsQuery() = default;
+};
+using ResolveCallback = std::function<void(absl::StatusOr<std::vector<Address>>)>;
+
+// Accepts on one listening socket. Destroying it stops accepting and closes the socket.
+class Listener {
+ public:
+  virtual ~Listener() = default;
+};
+using AcceptCallback = std::function<void(int fd, const Address& peer)>;
+
+// Watches one POSIX signal. Destroying it stops watching.
+class SignalWatch {
+ public:
+  virtual ~SignalWatch() = default;
+};
+
+class Dispatcher {
+ public:
+  explicit Dispatcher(std::string name);
+  ~Dispatcher();
+  Dispatcher(const Dispatcher&) = delete;
+  Dispatcher& operator=(const Dispatcher&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // Runs the loop on the calling thread until Exit(). Posted work and deferred deletions run on it.
+  void Run();
+  // Makes Run() return after the current iteration. Thread-safe.
+  void Exit();
+  // Runs `work` on the dispatcher's thread, in the order posted. Thread-safe.
+  void Post(std::function<void()> work);
+  // Destroys `object` once the current callback has returned.
+  void DeferredDelete(std::unique_ptr<DeferredDeletable> object);
+
+  std::unique_ptr<Timer> CreateTimer(std::function<void()> callback);
+  std::unique_ptr<SignalWatch> WatchSignal(int signal_number, std::function<void()> callback);
+  // Starts accepting on `listen_fd` (a bound, listening socket); takes ownership of it.
+  std::unique_ptr<Listener> CreateListener(int listen_fd, AcceptCallback callback);
+
+  // A buffered socket for `fd` (taken over: closed with the bufferevent). `fd` may be -1 for a
+  // client socket that bufferevent_socket_connect() will create.
+  BufferEventPtr CreateSocketBufferEvent(int fd);
+  // As above, wrapped in TLS with `ssl` (taken over). `server` selects the accepting side.
+  BufferEventPtr CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server);
+
+  // Resolves `host` to addresses without blocking (evdns: /etc/hosts, then DNS). A numeric host
+  // answers at once. The callback runs on this dispatcher, unless the query is destroyed first.
+  std::unique_ptr<DnsQuery> Resolve(const std::string& host, uint16_t port,
+                                    ResolveCallback callback);
+
+  MonotonicTime Now() const { return std::chrono::steady_clock::now(); }
+
+ private:
+  static void OnPostedTrampoline(int fd, short events, void* arg);
+  static void OnDeferredDeleteTrampoline(int fd, short events, void* arg);
+  void RunPosted();
+  void RunDeferredDeletes();
+  evdns_base* DnsBase();
+
+  std::string name_;
+  event_base* base_ = nullptr;
+  event* post_event_ = nullptr;
+  event* deferred_delete_event_ = nullptr;
+  evdns_base* dns_base_ = nullptr;
+  absl::Mutex post_mutex_;
+  std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(post_mutex_);
+  std::vector<std::unique_ptr<DeferredDeletable>> to_delete_;
+};
+
+}  // namespace gateway

@@ -1,0 +1,143 @@
+// mcp-oauth-gateway: flags, environment and gateway.yaml → Config → filter chain → Server.
+//
+// Exit codes: 0 after a clean shutdown (SIGTERM/SIGINT) or a valid --check-config; 1 when the
+// gateway cannot start (port in use); 2 for a bad command line or configuration. Every failure is
+// one line on stderr that says what to fix.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "source/common/config/config.h"
+#include "source/common/config/flags.h"
+#include "source/common/log.h"
+#include "source/dispatcher.h"
+#include "source/filter_chain.h"
+#include "source/filter_registry.h"
+#include "source/server.h"
+
+namespace gateway {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+constexpr char kDefaultConfigPath[] = "gateway.yaml";
+
+int Fail(int code, absl::string_view message) {
+  std::fprintf(stderr, "mcp-oauth-gateway: %.*s\n", static_cast<int>(message.size()),
+               message.data());
+  return code;
+}
+
+// gateway.yaml from --config, else ./gateway.yaml if present, else the built-in defaults (the
+// original tool's command line alone is then enough).
+absl::StatusOr<Config> LoadConfig(const CommandLine& command_line) {
+  if (command_line.config_path.has_value()) {
+    return LoadConfigFile(*command_line.config_path);
+  }
+  if (std::filesystem::exists(kDefaultConfigPath)) {
+    return LoadConfigFile(kDefaultConfigPath);
+  }
+  return BuiltInConfig();
+}
+
+int Main(int argc, char** argv) {
+  absl::StatusOr<CommandLine> command_line = ParseCommandLine(argc, argv);
+  if (!command_line.ok()) {
+    return Fail(2, command_line.status().message());
+  }
+  if (command_line->help) {
+    std::fputs(Usage().c_str(), stdout);
+    return 0;
+  }
+  if (command_line->version) {
+    std::printf("mcp-oauth-gateway %s\n", kVersion);
+    return 0;
+  }
+
+  absl::StatusOr<Config> loaded = LoadConfig(*command_line);
+  if (!loaded.ok()) {
+    return Fail(2, loaded.status().message());
+  }
+  Config& config = *loaded;
+  if (absl::Status status = ApplyOverrides(*command_line, ProcessEnvironment(), config);
+      !status.ok()) {
+    return Fail(2, status.message());
+  }
+  log::SetLevel(config.log_level);
+  absl::StatusOr<Address> address = ListenAddress(config.listener);
+  if (!address.ok()) {
+    return Fail(2, address.status().message());
+  }
+
+  // The port is settled before anything derives URLs from it (with --port=0 the kernel picks).
+  if (!command_line->check_config) {
+    absl::StatusOr<uint16_t> port = ReservePort(*address);
+    if (!port.ok()) {
+      return Fail(1, port.status().message());
+    }
+    config.listener.port = *port;
+    *address = *Address::FromIp(address->Ip(), *port);
+  }
+  if (absl::Status status = FinalizeConfig(config); !status.ok()) {
+    return Fail(2, status.message());
+  }
+
+  FilterRegistry registry;
+  RegisterBuiltinFilters(registry);
+  RegisterExtensionFilters(registry);
+  ServerState state;
+  FactoryContext context{config, state};
+  absl::StatusOr<std::shared_ptr<const FilterChain>> chain =
+      FilterChain::Build(config, registry, context);
+  if (!chain.ok()) {
+    return Fail(2, chain.status().message());
+  }
+  if (command_line->check_config) {
+    std::printf("%s: configuration OK (%zu filters)\n", config.source.c_str(),
+                config.filters.size());
+    return 0;
+  }
+
+  // Signals reach the main thread's dispatcher; a closed client socket must not kill the process.
+  ::signal(SIGPIPE, SIG_IGN);
+  Dispatcher main_dispatcher("main");
+  Server server(config, *chain);
+  int signals_seen = 0;
+  auto on_signal = [&](const char* name) {
+    ++signals_seen;
+    state.draining = true;
+    if (signals_seen == 1) {
+      log::Info(absl::StrCat(name, ": draining; requests in flight have ",
+                             absl::FormatDuration(config.limits.drain_timeout), " to finish"));
+      server.Shutdown(config.limits.drain_timeout);
+    } else {
+      log::Info(absl::StrCat(name, " again: closing every connection now"));
+      server.Shutdown(absl::ZeroDuration());
+    }
+  };
+  std::unique_ptr<SignalWatch> sigterm =
+      main_dispatcher.WatchSignal(SIGTERM, [&] { on_signal("SIGTERM"); });
+  std::unique_ptr<SignalWatch> sigint =
+      main_dispatcher.WatchSignal(SIGINT, [&] { on_signal("SIGINT"); });
+  if (absl::Status status = server.Start(*address, [&main_dispatcher] { main_dispatcher.Exit(); });
+      !status.ok()) {
+    return Fail(1, status.message());
+  }
+  log::Info(absl::StrCat("listening on http://", address->ToString(), " with ",
+                         server.worker_count(), " workers; config ", config.source,
+                         "; MCP clients use ", config.listener.public_url, "/mcp"));
+  main_dispatcher.Run();
+  server.Join();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace gateway
+
+int main(int argc, char** argv) { return gateway::Main(argc, argv); }

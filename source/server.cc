@@ -1,0 +1,67 @@
+#include "source/server.h"
+
+#include <unistd.h>
+
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace gateway {
+
+absl::StatusOr<Address> ListenAddress(const ListenerConfig& listener) {
+  const std::string ip = listener.address == "localhost" ? "127.0.0.1" : listener.address;
+  return Address::FromIp(ip, static_cast<uint16_t>(listener.port));
+}
+
+Server::Server(const Config& config, std::shared_ptr<const FilterChain> chain)
+    : config_(config), chain_(std::move(chain)) {}
+
+Server::~Server() {
+  Shutdown(absl::ZeroDuration());
+  Join();
+}
+
+absl::Status Server::Start(const Address& address, std::function<void()> on_stopped) {
+  int count = config_.listener.workers;
+  if (count <= 0) {
+    count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  }
+  std::vector<int> fds;
+  for (int i = 0; i < count; ++i) {
+    absl::StatusOr<int> fd = ListenReusePort(address, /*backlog=*/1024);
+    if (!fd.ok()) {
+      for (int open : fds) {
+        ::close(open);
+      }
+      return fd.status();
+    }
+    fds.push_back(*fd);
+  }
+  on_stopped_ = std::move(on_stopped);
+  running_ = fds.size();
+  for (int i = 0; i < count; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, config_, chain_, fds[i]));
+  }
+  for (auto& worker : workers_) {
+    worker->Start([this] {
+      if (running_.fetch_sub(1) == 1 && on_stopped_) {
+        on_stopped_();
+      }
+    });
+  }
+  return absl::OkStatus();
+}
+
+void Server::Shutdown(absl::Duration deadline) {
+  for (auto& worker : workers_) {
+    worker->Drain(deadline);
+  }
+}
+
+void Server::Join() {
+  for (auto& worker : workers_) {
+    worker->Join();
+  }
+}
+
+}  // namespace gateway

@@ -1,0 +1,48 @@
+#pragma once
+
+// The listener side of the gateway: binds the listening sockets (one per worker, SO_REUSEPORT)
+// and runs the workers. Owned by main(); Start(), Join() and the destructor run on the main
+// thread, Shutdown() on any thread.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "source/common/config/config.h"
+#include "source/common/net.h"
+#include "source/filter_chain.h"
+#include "source/worker.h"
+
+namespace gateway {
+
+// The socket address of `listener` ("localhost" is 127.0.0.1).
+absl::StatusOr<Address> ListenAddress(const ListenerConfig& listener);
+
+class Server {
+ public:
+  Server(const Config& config, std::shared_ptr<const FilterChain> chain);
+  ~Server();
+
+  // Binds `address` once per worker and starts the workers. On error (the port is in use)
+  // nothing is left running. `on_stopped` runs, on some worker's thread,
+  // once every worker has stopped after Shutdown().
+  absl::Status Start(const Address& address, std::function<void()> on_stopped);
+  size_t worker_count() const { return workers_.size(); }
+
+  // Stops accepting and lets requests in flight finish for up to `deadline`. Thread-safe; a
+  // second call with a zero deadline closes what is left at once.
+  void Shutdown(absl::Duration deadline);
+  void Join();
+
+ private:
+  const Config& config_;
+  std::shared_ptr<const FilterChain> chain_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::function<void()> on_stopped_;
+  std::atomic<size_t> running_{0};
+};
+
+}  // namespace gateway

@@ -1,0 +1,111 @@
+#include "source/worker.h"
+
+#include <unistd.h>
+
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "source/active_request.h"
+#include "source/common/log.h"
+#include "source/common/net.h"
+
+namespace gateway {
+
+Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain,
+               int listen_fd)
+    : index_(index),
+      config_(config),
+      chain_(std::move(chain)),
+      listen_fd_(listen_fd),
+      dispatcher_(absl::StrCat("worker-", index)),
+      http_client_(dispatcher_, config.ClientOptions()),
+      connections_(
+          dispatcher_, config.limits.connection,
+          [this](http::ResponseEncoder& encoder) -> std::unique_ptr<http::ServerStream> {
+            return std::make_unique<ActiveRequest>(
+                *chain_,
+                WorkerServices{dispatcher_, http_client_, config_.limits.connection.buffer_bytes},
+                encoder, absl::StrCat(index_, "-", ++requests_));
+          }) {
+  connections_.OnClosed([this] { ExitIfDrained(); });
+}
+
+Worker::~Worker() {
+  Join();
+  if (listen_fd_ >= 0) {
+    ::close(listen_fd_);  // never handed to a listener (the thread did not start)
+  }
+}
+
+void Worker::Start(std::function<void()> on_stopped) {
+  on_stopped_ = std::move(on_stopped);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void Worker::Join() {
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void Worker::Drain(absl::Duration deadline) {
+  dispatcher_.Post([this, deadline] { StartDrain(deadline); });
+}
+
+void Worker::Run() {
+  listener_ = dispatcher_.CreateListener(
+      listen_fd_, [this](int fd, const Address& peer) { OnAccept(fd, peer); });
+  listen_fd_ = -1;
+  dispatcher_.Run();
+  listener_.reset();
+  CloseAll(http::StreamEnd::kShutdown);
+  http_client_.CloseAll();
+  if (on_stopped_) {
+    on_stopped_();
+  }
+}
+
+void Worker::OnAccept(int fd, const Address& peer) {
+  if (draining_) {
+    ::close(fd);
+    return;
+  }
+  SetNoDelay(fd);
+  connections_.Add(dispatcher_.CreateSocketBufferEvent(fd), peer);
+}
+
+void Worker::StartDrain(absl::Duration deadline) {
+  if (draining_) {
+    if (deadline == absl::ZeroDuration()) {
+      CloseAll(http::StreamEnd::kShutdown);  // a second signal: stop waiting
+    }
+    return;
+  }
+  draining_ = true;
+  listener_.reset();
+  log::Debug(absl::StrCat("worker ", index_, ": stopped accepting; ", connections_.size(),
+                          " connections open"));
+  connections_.ForEach([](http::ServerConnection& connection) { connection.StartDrain(); });
+  drain_timer_ = dispatcher_.CreateTimer([this] {
+    if (!connections_.empty()) {
+      log::Warning(absl::StrCat("worker ", index_, ": closing ", connections_.size(),
+                                " connections still open at the drain deadline"));
+    }
+    CloseAll(http::StreamEnd::kShutdown);
+  });
+  drain_timer_->Enable(deadline);
+  ExitIfDrained();
+}
+
+void Worker::CloseAll(http::StreamEnd reason) {
+  connections_.ForEach([reason](http::ServerConnection& connection) { connection.Close(reason); });
+}
+
+void Worker::ExitIfDrained() {
+  if (draining_ && connections_.empty()) {
+    dispatcher_.Exit();
+  }
+}
+
+}  // namespace gateway

@@ -1,0 +1,59 @@
+#pragma once
+
+// One worker: an event loop on its own thread that accepts on its own SO_REUSEPORT socket (the
+// kernel spreads connections across workers), runs the connections it accepted and their
+// requests, and owns its upstream HTTP client and connection pools.
+//
+// What workers share, and how it is protected: the Config and the FilterChain (immutable after
+// start-up, so read without locks), the ServerState (atomics), and the log (one write(2) per
+// line). Everything else a worker owns alone, touched only on its own thread. Other threads talk
+// to a worker through Drain(), which posts to its dispatcher.
+
+#include <functional>
+#include <memory>
+#include <thread>
+
+#include "source/common/config/config.h"
+#include "source/common/http/client.h"
+#include "source/common/http/connection_set.h"
+#include "source/dispatcher.h"
+#include "source/filter_chain.h"
+
+namespace gateway {
+
+class Worker {
+ public:
+  // Takes ownership of `listen_fd`, a listening socket.
+  Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain, int listen_fd);
+  ~Worker();
+
+  // Starts the thread. `on_stopped` runs on the worker's thread once its loop has ended.
+  void Start(std::function<void()> on_stopped);
+  // Thread-safe. Stops accepting; idle connections close now, busy ones after their current
+  // response; whatever is still open after `deadline` is closed. The loop then ends.
+  void Drain(absl::Duration deadline);
+  void Join();
+
+ private:
+  void Run();
+  void OnAccept(int fd, const Address& peer);
+  void StartDrain(absl::Duration deadline);
+  void CloseAll(http::StreamEnd reason);
+  void ExitIfDrained();
+
+  const int index_;
+  const Config& config_;
+  const std::shared_ptr<const FilterChain> chain_;
+  int listen_fd_;
+  Dispatcher dispatcher_;  // declared before everything that uses it, so destroyed after it
+  http::HttpClient http_client_;
+  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<Timer> drain_timer_;
+  http::ServerConnectionSet connections_;
+  bool draining_ = false;
+  uint64_t requests_ = 0;
+  std::function<void()> on_stopped_;
+  std::thread thread_;
+};
+
+}  // namespace gateway

@@ -1,0 +1,346 @@
+// End to end: the real mcp-oauth-gateway binary, started on a free port on 127.0.0.1 with a
+// gateway.yaml written by the test, driven over HTTP, stopped with signals.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "source/common/net.h"
+#include "test/support/raw_http.h"
+
+extern char** environ;
+
+namespace gateway {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::RawClient;
+using testing::RawResponse;
+
+// A scratch directory with files the test writes.
+class TempDir {
+ public:
+  TempDir() {
+    char path[] = "/tmp/gateway-e2e-XXXXXX";
+    path_ = mkdtemp(path);
+  }
+  ~TempDir() { std::system(absl::StrCat("rm -rf ", path_).c_str()); }
+  std::string Write(const std::string& name, absl::string_view text) const {
+    const std::string file = absl::StrCat(path_, "/", name);
+    std::ofstream(file) << text;
+    return file;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// The gateway as a child process; its stdout and stderr are collected for the test to read.
+class Gateway {
+ public:
+  Gateway(std::vector<std::string> args, const std::string& working_directory) {
+    int pipe_fds[2];
+    EXPECT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
+    posix_spawn_file_actions_addchdir_np(&actions, working_directory.c_str());
+    args.insert(args.begin(), GATEWAY_BINARY);
+    std::vector<char*> argv;
+    for (std::string& arg : args) {
+      argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+    EXPECT_EQ(posix_spawn(&pid_, GATEWAY_BINARY, &actions, nullptr, argv.data(), environ), 0);
+    posix_spawn_file_actions_destroy(&actions);
+    ::close(pipe_fds[1]);
+    reader_ = std::thread([this, fd = pipe_fds[0]] {
+      char buffer[4096];
+      ssize_t got;
+      while ((got = ::read(fd, buffer, sizeof(buffer))) > 0) {
+        absl::MutexLock lock(&mutex_);
+        stderr_.append(buffer, static_cast<size_t>(got));
+      }
+      ::close(fd);
+      absl::MutexLock lock(&mutex_);
+      stderr_closed_ = true;
+    });
+  }
+
+  ~Gateway() {
+    if (exit_code_ == kRunning) {
+      ::kill(pid_, SIGKILL);
+      Wait(absl::Seconds(10));
+    }
+    reader_.join();
+  }
+
+  // Waits until stderr contains `text` (true) or the process has ended or the time is up.
+  bool WaitForOutput(absl::string_view text, absl::Duration timeout = absl::Seconds(10)) {
+    absl::MutexLock lock(&mutex_);
+    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> bool {
+      return absl::StrContains(stderr_, text) || stderr_closed_;
+    };
+    mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout);
+    return absl::StrContains(stderr_, text);
+  }
+
+  // The port from the "listening on http://127.0.0.1:PORT" line.
+  uint16_t WaitForPort() {
+    if (!WaitForOutput("listening on http://127.0.0.1:")) {
+      ADD_FAILURE() << "the gateway did not start: " << Output();
+      return 0;
+    }
+    const std::string out = Output();
+    const size_t at = out.find("listening on http://127.0.0.1:") + 30;
+    int port = 0;
+    absl::SimpleAtoi(out.substr(at, out.find(' ', at) - at), &port);
+    return static_cast<uint16_t>(port);
+  }
+
+  void Signal(int signal_number) { ::kill(pid_, signal_number); }
+
+  // The exit code, or -1 if the process is still running after `timeout`.
+  int Wait(absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (exit_code_ == kRunning) {
+      int status = 0;
+      pid_t done = ::waitpid(pid_, &status, WNOHANG);
+      if (done == pid_) {
+        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        break;
+      }
+      if (absl::Now() > deadline) {
+        return -1;
+      }
+      absl::SleepFor(absl::Milliseconds(5));  // polling a child's exit; no event to wait on
+    }
+    return exit_code_;
+  }
+
+  std::string Output() {
+    absl::MutexLock lock(&mutex_);
+    return stderr_;
+  }
+
+ private:
+  static constexpr int kRunning = -1000;
+  pid_t pid_ = -1;
+  int exit_code_ = kRunning;
+  std::thread reader_;
+  absl::Mutex mutex_;
+  std::string stderr_ ABSL_GUARDED_BY(mutex_);
+  bool stderr_closed_ ABSL_GUARDED_BY(mutex_) = false;
+};
+
+constexpr char kConfig[] = R"yaml(listener:
+  address: 127.0.0.1
+  port: 0
+  workers: 2
+upstream:
+  rs: http://127.0.0.1:9/mcp
+limits:
+  drain_timeout: 10s
+log:
+  level: debug
+filters:
+  - name: health
+    match: {path: /healthz, methods: [GET, HEAD]}
+  - name: delay
+    match: {prefix: /slow}
+    config: {duration: 1500ms}
+  - name: delay
+    match: {prefix: /stuck}
+    config: {duration: 30s}
+  - name: ip_allowlist
+    match: {prefix: /private}
+    config: {allow: [10.0.0.0/8]}
+  - name: ip_allowlist
+    match: {prefix: /local}
+    config: {allow: [127.0.0.0/8, "::1/128"]}
+  - name: direct_response
+    match: {prefix: /}
+    config: {status: 200, body: done}
+)yaml";
+
+class GatewayE2eTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Gateway> Start(absl::string_view yaml = kConfig,
+                                 std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {absl::StrCat("--config=", dir_.Write("gateway.yaml", yaml))};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto gateway = std::make_unique<Gateway>(args, dir_.path());
+    port_ = gateway->WaitForPort();
+    return gateway;
+  }
+
+  TempDir dir_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(GatewayE2eTest, ServesHealthAndAnswersUnknownRoutesWithJson) {
+  std::unique_ptr<Gateway> gateway = Start(
+      absl::StrReplaceAll(kConfig, {{"    match: {prefix: /}\n", "    match: {path: /x}\n"}}));
+  absl::StatusOr<RawResponse> health = testing::HttpGet(port_, "/healthz");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, R"({"status":"ok"})");
+  absl::StatusOr<RawResponse> missing = testing::HttpGet(port_, "/nothing/here");
+  ASSERT_TRUE(missing.ok()) << missing.status();
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(missing->Header("content-type"), "application/json");
+  EXPECT_EQ(missing->body,
+            R"({"error":"not_found","error_description":"no route for GET /nothing/here"})");
+}
+
+TEST_F(GatewayE2eTest, KeepsConnectionsAliveAndRefusesSmuggling) {
+  std::unique_ptr<Gateway> gateway = Start();
+  absl::StatusOr<RawClient> client = RawClient::Connect(port_);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client->Send("GET /healthz HTTP/1.1\r\n\r\nGET /a HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(client->ReadResponse()->status, 200);
+  EXPECT_EQ(client->ReadResponse()->body, "done");
+  ASSERT_TRUE(
+      client->Send("POST /a HTTP/1.1\r\nContent-Length: 4\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n"));
+  absl::StatusOr<RawResponse> refused = client->ReadResponse();
+  ASSERT_TRUE(refused.ok()) << refused.status();
+  EXPECT_EQ(refused->status, 400);
+  EXPECT_TRUE(client->WaitForClose(absl::Seconds(5)));
+}
+
+TEST_F(GatewayE2eTest, UserFilterNamedInYamlRunsInTheChain) {
+  std::unique_ptr<Gateway> gateway = Start();
+  absl::StatusOr<RawResponse> refused = testing::HttpGet(port_, "/private/data");
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_THAT(refused->body, HasSubstr("access_denied"));
+  absl::StatusOr<RawResponse> allowed = testing::HttpGet(port_, "/local/data");
+  ASSERT_TRUE(allowed.ok());
+  EXPECT_EQ(allowed->status, 200);
+  EXPECT_EQ(allowed->body, "done");
+}
+
+TEST_F(GatewayE2eTest, SigtermLetsASlowRequestFinishThenExitsZero) {
+  std::unique_ptr<Gateway> gateway = Start();
+  absl::StatusOr<RawClient> client = RawClient::Connect(port_);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client->Send("GET /slow HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(gateway->WaitForOutput("GET /slow from"));  // the request is in the chain
+  gateway->Signal(SIGTERM);
+  ASSERT_TRUE(gateway->WaitForOutput("worker 0: stopped accepting"));
+  ASSERT_TRUE(gateway->WaitForOutput("worker 1: stopped accepting"));
+  EXPECT_FALSE(RawClient::Connect(port_).ok());  // no longer accepting
+  absl::StatusOr<RawResponse> response = client->ReadResponse(absl::Seconds(10));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "done");
+  EXPECT_EQ(response->Header("connection"), "close");
+  EXPECT_EQ(gateway->Wait(absl::Seconds(5)), 0) << gateway->Output();
+}
+
+TEST_F(GatewayE2eTest, DrainDeadlineClosesWhatIsStillOpen) {
+  std::unique_ptr<Gateway> gateway =
+      Start(absl::StrReplaceAll(kConfig, {{"drain_timeout: 10s", "drain_timeout: 300ms"}}));
+  absl::StatusOr<RawClient> client = RawClient::Connect(port_);
+  ASSERT_TRUE(client.ok());
+  ASSERT_TRUE(client->Send("GET /stuck HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(gateway->WaitForOutput("GET /stuck from"));
+  const absl::Time start = absl::Now();
+  gateway->Signal(SIGTERM);
+  EXPECT_TRUE(client->WaitForClose(absl::Seconds(10)));
+  EXPECT_EQ(gateway->Wait(absl::Seconds(10)), 0);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_THAT(gateway->Output(), HasSubstr("still open at the drain deadline"));
+}
+
+TEST_F(GatewayE2eTest, CheckConfigNamesTheLineAndColumnOfAnError) {
+  const std::string bad = dir_.Write("bad.yaml",
+                                     "listener:\n  port: 0\nfilters:\n  - name: health\n"
+                                     "    config: {verbos: true}\n");
+  Gateway gateway(
+      {absl::StrCat("--config=", bad), "--upstream-rs=http://127.0.0.1:9/", "--check-config"},
+      dir_.path());
+  EXPECT_EQ(gateway.Wait(absl::Seconds(10)), 2);
+  gateway.WaitForOutput("\n");
+  EXPECT_THAT(gateway.Output(), HasSubstr("bad.yaml:5:14: filters[0].config.verbos: unknown key"));
+  const std::string output = gateway.Output();
+  EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
+}
+
+TEST_F(GatewayE2eTest, CheckConfigAcceptsAValidFile) {
+  Gateway gateway({absl::StrCat("--config=", dir_.Write("ok.yaml", kConfig)), "--check-config"},
+                  dir_.path());
+  EXPECT_EQ(gateway.Wait(absl::Seconds(10)), 0) << gateway.Output();
+}
+
+TEST_F(GatewayE2eTest, PortInUseExitsNonZeroWithOneLine) {
+  const Address address = *Address::FromIp("127.0.0.1", 0);
+  int fd = *ListenReusePort(address, 4);
+  Address bound;
+  bound.length = sizeof(bound.storage);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
+  Gateway gateway({absl::StrCat("--config=", dir_.Write("gateway.yaml", kConfig)),
+                   absl::StrCat("--port=", bound.port())},
+                  dir_.path());
+  EXPECT_EQ(gateway.Wait(absl::Seconds(10)), 1);
+  gateway.WaitForOutput("\n");
+  EXPECT_THAT(gateway.Output(), HasSubstr("port in use: 127.0.0.1:"));
+  const std::string output = gateway.Output();
+  EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
+  ::close(fd);
+}
+
+TEST_F(GatewayE2eTest, RunsOnTheOriginalCommandLineAloneWithoutAConfigFile) {
+  // dir_ holds no gateway.yaml: the built-in defaults apply, as for the original tool.
+  Gateway gateway({"--port=0", "--upstream-rs=https://api.githubcopilot.com/mcp/",
+                   "--upstream-client-id=Iv1.test", "--upstream-client-secret=not-a-secret",
+                   "--upstream-authorize-endpoint=https://github.com/login/oauth/authorize",
+                   "--upstream-token-endpoint=https://github.com/login/oauth/access_token"},
+                  dir_.path());
+  const uint16_t port = gateway.WaitForPort();
+  absl::StatusOr<RawResponse> health = testing::HttpGet(port, "/healthz");
+  ASSERT_TRUE(health.ok()) << health.status();
+  EXPECT_EQ(health->status, 200);
+  EXPECT_THAT(gateway.Output(), HasSubstr("config built-in defaults"));
+  EXPECT_THAT(gateway.Output(), Not(HasSubstr("not-a-secret")));
+  gateway.Signal(SIGINT);
+  EXPECT_EQ(gateway.Wait(absl::Seconds(10)), 0);
+}
+
+TEST_F(GatewayE2eTest, WithoutAnUpstreamItSaysWhichFlagIsMissing) {
+  Gateway gateway({"--port=0"}, dir_.path());
+  EXPECT_EQ(gateway.Wait(absl::Seconds(10)), 2);
+  gateway.WaitForOutput("\n");
+  EXPECT_THAT(gateway.Output(), HasSubstr("--upstream-rs"));
+}
+
+TEST_F(GatewayE2eTest, HelpListsTheFlags) {
+  Gateway gateway({"--help"}, dir_.path());
+  EXPECT_EQ(gateway.Wait(absl::Seconds(10)), 0);
+  EXPECT_TRUE(gateway.WaitForOutput("MCP_GATEWAY_PASSWORD"));
+  EXPECT_THAT(gateway.Output(), HasSubstr("--upstream-token-endpoint=URL"));
+}
+
+}  // namespace
+}  // namespace gateway

@@ -1,0 +1,411 @@
+// The upstream side of the codec: HttpClient on the test thread's dispatcher, real upstream
+// servers (the gateway's own ServerConnection, plain and TLS, or a bare socket) on loopback.
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "source/common/http/client.h"
+#include "source/common/net.h"
+#include "test/support/producer_stream.h"
+#include "test/support/test_certificate.h"
+#include "test/support/test_server.h"
+
+namespace gateway::http {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::LoopRunner;
+using testing::TestServer;
+
+StreamFactory Echo() {
+  return testing::RespondWith(
+      [](const RequestHead& head, const std::string& body, ResponseEncoder& encoder) {
+        testing::SendResponse(encoder, 200,
+                              absl::StrCat(head.method, " ", head.target,
+                                           " host=", *head.headers.Get("host"), " body=", body));
+      });
+}
+
+Url LocalUrl(uint16_t port, const char* scheme = "http", const char* host = "127.0.0.1") {
+  return *ParseUrl(absl::StrCat(scheme, "://", host, ":", port, "/"));
+}
+
+RequestHead Get(std::string target) {
+  RequestHead head;
+  head.method = "GET";
+  head.target = std::move(target);
+  return head;
+}
+
+// Records what an exchange reports and ends the loop when it is over.
+class Recorder : public UpstreamCallbacks {
+ public:
+  explicit Recorder(LoopRunner& runner) : runner_(runner) {}
+  void OnResponseHeaders(ResponseHead&& head, bool end_stream) override {
+    status = head.status;
+    headers = std::move(head.headers);
+    if (end_stream) {
+      Finish();
+    }
+  }
+  void OnResponseData(absl::string_view data, bool end_stream) override {
+    body.append(data.data(), data.size());
+    ++pieces;
+    if (on_data) {
+      on_data(data);
+    }
+    if (end_stream) {
+      Finish();
+    }
+  }
+  void OnError(const absl::Status& status) override {
+    error = status;
+    Finish();
+  }
+
+  std::function<void(absl::string_view)> on_data;
+  int status = 0;
+  HeaderMap headers;
+  std::string body;
+  int pieces = 0;
+  bool complete = false;
+  absl::Status error;
+
+ private:
+  void Finish() {
+    complete = true;
+    runner_.Done();
+  }
+  LoopRunner& runner_;
+};
+
+class HttpClientTest : public ::testing::Test {
+ protected:
+  HttpClientTest() : dispatcher_("client"), runner_(dispatcher_) {}
+
+  HttpClient& Client(ClientOptions options = {}) {
+    client_ = std::make_unique<HttpClient>(dispatcher_, options);
+    return *client_;
+  }
+
+  absl::StatusOr<FetchResponse> Fetch(HttpClient& client, const Url& url, RequestHead head,
+                                      std::string body = "", size_t max_body = 1 << 20) {
+    absl::StatusOr<FetchResponse> result = absl::UnknownError("no answer");
+    std::unique_ptr<UpstreamRequest> request = client.Fetch(
+        url, std::move(head), std::move(body),
+        [&](absl::StatusOr<FetchResponse> response) {
+          result = std::move(response);
+          runner_.Done();
+        },
+        max_body);
+    EXPECT_TRUE(runner_.Run(absl::Seconds(10)));
+    return result;
+  }
+
+  Dispatcher dispatcher_;
+  LoopRunner runner_;
+  std::unique_ptr<HttpClient> client_;
+};
+
+TEST_F(HttpClientTest, FetchesAndReusesTheKeptAliveConnection) {
+  TestServer server(Echo());
+  HttpClient& client = Client();
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<FetchResponse> response =
+        Fetch(client, LocalUrl(server.port()), Get(absl::StrCat("/r", i)));
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->head.status, 200);
+    EXPECT_EQ(response->body,
+              absl::StrCat("GET /r", i, " host=127.0.0.1:", server.port(), " body="));
+  }
+  EXPECT_EQ(server.accepted(), 1);
+  EXPECT_EQ(client.idle_count(), 1u);
+}
+
+TEST_F(HttpClientTest, SendsAWholeBodyWithItsLength) {
+  TestServer server(Echo());
+  RequestHead head;
+  head.method = "POST";
+  head.target = "/token";
+  absl::StatusOr<FetchResponse> response =
+      Fetch(Client(), LocalUrl(server.port()), std::move(head), "grant_type=refresh_token");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_THAT(response->body, HasSubstr("body=grant_type=refresh_token"));
+}
+
+TEST_F(HttpClientTest, StreamsARequestBodyInPieces) {
+  TestServer server(Echo());
+  HttpClient& client = Client();
+  Recorder recorder(runner_);
+  RequestHead head;
+  head.method = "POST";
+  head.target = "/mcp";
+  std::unique_ptr<UpstreamRequest> request =
+      client.Send(LocalUrl(server.port()), std::move(head), /*end_stream=*/false, recorder);
+  request->SendData("{\"jsonrpc\":", false);
+  request->SendData("\"2.0\"}", true);
+  ASSERT_TRUE(runner_.Run());
+  ASSERT_TRUE(recorder.error.ok()) << recorder.error;
+  EXPECT_THAT(recorder.body, HasSubstr("body={\"jsonrpc\":\"2.0\"}"));
+}
+
+// Sends the head and a first event at once, the rest when the test says so.
+class TwoPartStream : public ServerStream {
+ public:
+  TwoPartStream(ResponseEncoder& encoder, ResponseEncoder*& handle) : encoder_(encoder) {
+    handle = &encoder;
+  }
+  void OnHeaders(RequestHead&&, bool) override {
+    ResponseHead head;
+    head.headers.Add("Content-Type", "text/event-stream");
+    encoder_.EncodeHeaders(std::move(head), false);
+    encoder_.EncodeData("data: 1\n\n", false);
+  }
+  void OnData(absl::string_view, bool) override {}
+  void OnWatermark(bool) override {}
+  void OnEnd(StreamEnd) override {}
+
+ private:
+  ResponseEncoder& encoder_;
+};
+
+TEST_F(HttpClientTest, DeliversAStreamedResponseEventByEvent) {
+  ResponseEncoder* upstream = nullptr;
+  TestServer server(
+      [&](ResponseEncoder& encoder) { return std::make_unique<TwoPartStream>(encoder, upstream); });
+  Recorder recorder(runner_);
+  recorder.on_data = [&](absl::string_view) { runner_.Done(); };
+  std::unique_ptr<UpstreamRequest> request =
+      Client().Send(LocalUrl(server.port()), Get("/mcp"), true, recorder);
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_EQ(recorder.status, 200);
+  EXPECT_EQ(recorder.body, "data: 1\n\n");  // the first event arrived before the second exists
+  EXPECT_FALSE(recorder.complete);
+  recorder.on_data = nullptr;
+  server.RunAndWait([&] { upstream->EncodeData("data: 2\n\n", true); });
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_TRUE(recorder.complete);
+  EXPECT_EQ(recorder.body, "data: 1\n\ndata: 2\n\n");
+}
+
+class TlsTest : public HttpClientTest {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<testing::TestCertificate> certificate = testing::MakeTestCertificate();
+    ASSERT_TRUE(certificate.ok()) << certificate.status();
+    certificate_ = *certificate;
+    absl::StatusOr<tls::SslCtxPtr> context =
+        tls::CreateServerContext(certificate_.certificate_file, certificate_.key_file);
+    ASSERT_TRUE(context.ok()) << context.status();
+    server_context_ = std::move(*context);
+  }
+
+  testing::TestCertificate certificate_;
+  tls::SslCtxPtr server_context_;
+};
+
+TEST_F(TlsTest, TalksHttpsToAVerifiedServerByName) {
+  TestServer server(Echo(), ConnectionLimits{}, server_context_.get());
+  ClientOptions options;
+  options.ca_file = certificate_.certificate_file;
+  // "localhost" may resolve to ::1 first, where nothing listens: the client moves on to the next
+  // address.
+  absl::StatusOr<FetchResponse> response =
+      Fetch(Client(options), LocalUrl(server.port(), "https", "localhost"), Get("/secure"));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_THAT(response->body, HasSubstr("GET /secure host=localhost:"));
+}
+
+TEST_F(TlsTest, RefusesAnUntrustedCertificate) {
+  TestServer server(Echo(), ConnectionLimits{}, server_context_.get());
+  absl::StatusOr<FetchResponse> response =
+      Fetch(Client(), LocalUrl(server.port(), "https", "localhost"), Get("/"));
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(response.status().message(), HasSubstr("certificate"));
+}
+
+TEST_F(TlsTest, RefusesACertificateForAnotherName) {
+  absl::StatusOr<testing::TestCertificate> other = testing::MakeTestCertificate("other.example");
+  ASSERT_TRUE(other.ok());
+  absl::StatusOr<tls::SslCtxPtr> context =
+      tls::CreateServerContext(other->certificate_file, other->key_file);
+  ASSERT_TRUE(context.ok());
+  TestServer server(Echo(), ConnectionLimits{}, context->get());
+  ClientOptions options;
+  options.ca_file = other->certificate_file;
+  absl::StatusOr<FetchResponse> response =
+      Fetch(Client(options), LocalUrl(server.port(), "https", "localhost"), Get("/"));
+  ASSERT_FALSE(response.ok());
+  EXPECT_THAT(response.status().message(), HasSubstr("certificate"));
+}
+
+TEST_F(HttpClientTest, ReportsARefusedConnection) {
+  const uint16_t port = *ReservePort(*Address::FromIp("127.0.0.1", 0));  // closed again: refused
+  absl::StatusOr<FetchResponse> response = Fetch(Client(), LocalUrl(port), Get("/"));
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(response.status().message(), HasSubstr("cannot connect to http://127.0.0.1:"));
+}
+
+TEST_F(HttpClientTest, ConnectTimeoutCoversTheTlsHandshake) {
+  // A socket that accepts TCP (the kernel does, from the backlog) but never speaks TLS.
+  int fd = *ListenReusePort(*Address::FromIp("127.0.0.1", 0), 16);
+  Address bound;
+  bound.length = sizeof(bound.storage);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
+  ClientOptions options;
+  options.connect_timeout = absl::Milliseconds(200);
+  absl::StatusOr<FetchResponse> response =
+      Fetch(Client(options), LocalUrl(bound.port(), "https"), Get("/"));
+  ::close(fd);
+  ASSERT_FALSE(response.ok());
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+TEST_F(HttpClientTest, ReportsAnUpstreamThatDiesMidResponse) {
+  ResponseEncoder* upstream = nullptr;
+  TestServer server(
+      [&](ResponseEncoder& encoder) { return std::make_unique<TwoPartStream>(encoder, upstream); });
+  Recorder recorder(runner_);
+  recorder.on_data = [&](absl::string_view) { runner_.Done(); };
+  std::unique_ptr<UpstreamRequest> request =
+      Client().Send(LocalUrl(server.port()), Get("/"), true, recorder);
+  ASSERT_TRUE(runner_.Run());
+  recorder.on_data = nullptr;
+  server.RunAndWait([&] { upstream->Reset(); });  // the upstream dies after the first event
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_EQ(recorder.status, 200);
+  EXPECT_EQ(recorder.error.code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(recorder.error.message(), HasSubstr("in the middle of a response"));
+}
+
+TEST_F(HttpClientTest, ReportsAnUpstreamThatClosesWithoutAnswering) {
+  TestServer server(testing::RespondWith(
+      [](const RequestHead&, const std::string&, ResponseEncoder& out) { out.Reset(); }));
+  absl::StatusOr<FetchResponse> response = Fetch(Client(), LocalUrl(server.port()), Get("/"));
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(response.status().message(), HasSubstr("closed the connection before answering"));
+}
+
+TEST_F(HttpClientTest, FetchRefusesAnOversizedBody) {
+  TestServer server(
+      testing::RespondWith([](const RequestHead&, const std::string&, ResponseEncoder& out) {
+        testing::SendResponse(out, 200, std::string(5000, 'z'));
+      }));
+  absl::StatusOr<FetchResponse> response =
+      Fetch(Client(), LocalUrl(server.port()), Get("/"), "", /*max_body=*/1000);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+// Tells the test when the request reached the upstream and when the upstream saw it go.
+class WatchedStream : public ServerStream {
+ public:
+  WatchedStream(absl::Notification& arrived, absl::Notification& ended)
+      : arrived_(arrived), ended_(ended) {}
+  void OnHeaders(RequestHead&&, bool) override { arrived_.Notify(); }
+  void OnData(absl::string_view, bool) override {}
+  void OnWatermark(bool) override {}
+  void OnEnd(StreamEnd) override { ended_.Notify(); }
+
+ private:
+  absl::Notification& arrived_;
+  absl::Notification& ended_;
+};
+
+TEST_F(HttpClientTest, CancellingARequestClosesItsConnectionWithoutACallback) {
+  absl::Notification arrived;
+  absl::Notification upstream_ended;
+  TestServer server(
+      [&](ResponseEncoder&) { return std::make_unique<WatchedStream>(arrived, upstream_ended); });
+  HttpClient& client = Client();
+  Recorder recorder(runner_);
+  std::unique_ptr<UpstreamRequest> request =
+      client.Send(LocalUrl(server.port()), Get("/"), true, recorder);
+  std::unique_ptr<Timer> cancel;
+  cancel = dispatcher_.CreateTimer([&] {
+    if (!arrived.HasBeenNotified()) {
+      cancel->Enable(absl::Milliseconds(1));
+      return;
+    }
+    request.reset();
+    EXPECT_EQ(client.connection_count(), 0u);
+    dispatcher_.Post([&] { runner_.Done(); });  // one more turn: the socket is freed
+  });
+  cancel->Enable(absl::Milliseconds(1));
+  ASSERT_TRUE(runner_.Run());
+  // The upstream sees its client go away: in-flight work is cancelled end to end.
+  EXPECT_TRUE(upstream_ended.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_FALSE(recorder.complete);
+}
+
+TEST_F(HttpClientTest, PausedReadingStopsTheUpstreamInsteadOfBuffering) {
+  constexpr size_t kTotal = 32 << 20;
+  testing::ProducerStream::Stats upstream;
+  TestServer server([&](ResponseEncoder& encoder) {
+    return std::make_unique<testing::ProducerStream>(encoder, upstream, kTotal, 16 << 10);
+  });
+  ClientOptions options;
+  options.buffer_bytes = 128 << 10;
+  HttpClient& client = Client(options);
+  Recorder recorder(runner_);
+  std::unique_ptr<UpstreamRequest> request;
+  size_t received_when_paused = 0;
+  recorder.on_data = [&](absl::string_view) {
+    if (received_when_paused == 0) {
+      request->ReadDisable(true);
+      received_when_paused = recorder.body.size();
+      runner_.Done();
+    }
+  };
+  request = client.Send(LocalUrl(server.port()), Get("/big"), true, recorder);
+  ASSERT_TRUE(runner_.Run());
+  // The client reads no more: the upstream fills the socket buffers and is told to stop.
+  std::unique_ptr<Timer> spin;
+  spin = dispatcher_.CreateTimer([&] {
+    if (upstream.paused.HasBeenNotified()) {
+      runner_.Done();
+    } else {
+      spin->Enable(absl::Milliseconds(5));
+    }
+  });
+  spin->Enable(absl::Milliseconds(5));
+  ASSERT_TRUE(runner_.Run(absl::Seconds(20)));
+  EXPECT_EQ(recorder.body.size(), received_when_paused);  // nothing delivered while paused
+  recorder.on_data = nullptr;
+  request->ReadDisable(false);
+  ASSERT_TRUE(runner_.Run(absl::Seconds(60)));
+  ASSERT_TRUE(recorder.error.ok()) << recorder.error;
+  EXPECT_EQ(recorder.body.size(), kTotal);
+}
+
+TEST_F(HttpClientTest, OpensANewConnectionWhenTheUpstreamClosedTheIdleOne) {
+  ConnectionLimits limits;
+  limits.idle_timeout = absl::Milliseconds(50);
+  TestServer server(Echo(), limits);
+  HttpClient& client = Client();
+  ASSERT_TRUE(Fetch(client, LocalUrl(server.port()), Get("/1")).ok());
+  std::unique_ptr<Timer> wait = dispatcher_.CreateTimer([&] {
+    if (client.idle_count() == 0) {
+      runner_.Done();  // the client saw the upstream close its pooled connection
+    } else {
+      wait->Enable(absl::Milliseconds(10));
+    }
+  });
+  wait->Enable(absl::Milliseconds(10));
+  ASSERT_TRUE(runner_.Run(absl::Seconds(5)));
+  absl::StatusOr<FetchResponse> second = Fetch(client, LocalUrl(server.port()), Get("/2"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(server.accepted(), 2);
+}
+
+}  // namespace
+}  // namespace gateway::http

@@ -1,0 +1,217 @@
+#include "source/common/http/parser.h"
+
+#include <event2/buffer.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace gateway::http {
+namespace {
+
+using ::testing::ElementsAre;
+
+// Records what the parser reports, one string per event.
+class Recorder : public Parser::Callbacks {
+ public:
+  void OnMessageBegin() override { events.push_back("begin"); }
+  void OnRequestHead(RequestHead&& head, const Parser::Framing& framing) override {
+    events.push_back(absl::StrCat("head ", head.method, " ", head.path, " query=", head.query,
+                                  framing.chunked ? " chunked" : "",
+                                  framing.has_body ? " body" : "",
+                                  framing.keep_alive ? "" : " close"));
+    request = std::move(head);
+    if (pause_on_head) {
+      parser->Pause();
+    }
+  }
+  void OnResponseHead(ResponseHead&& head, const Parser::Framing& framing) override {
+    events.push_back(absl::StrCat("status ", head.status, framing.until_close ? " until-close" : "",
+                                  framing.has_body ? " body" : ""));
+    response = std::move(head);
+  }
+  void OnBody(absl::string_view data) override { body.append(data.data(), data.size()); }
+  void OnMessageComplete() override {
+    events.push_back(absl::StrCat("complete body=", body));
+    body.clear();
+    if (pause_on_complete) {
+      parser->Pause();
+    }
+  }
+
+  Parser* parser = nullptr;
+  bool pause_on_head = false;
+  bool pause_on_complete = false;
+  std::vector<std::string> events;
+  std::string body;
+  RequestHead request;
+  ResponseHead response;
+};
+
+class ParserTest : public ::testing::Test {
+ protected:
+  void Make(Parser::Mode mode, Parser::Limits limits = {}) {
+    parser_ = std::make_unique<Parser>(mode, limits, recorder_);
+    recorder_.parser = parser_.get();
+  }
+  void Feed(absl::string_view bytes) {
+    evbuffer_add(input_.get(), bytes.data(), bytes.size());
+    parser_->Dispatch(input_.get());
+  }
+  size_t Unparsed() const { return evbuffer_get_length(input_.get()); }
+
+  Recorder recorder_;
+  std::unique_ptr<Parser> parser_;
+  std::unique_ptr<evbuffer, decltype(&evbuffer_free)> input_{evbuffer_new(), &evbuffer_free};
+};
+
+TEST_F(ParserTest, ParsesRequestHeadAndContentLengthBody) {
+  Make(Parser::Mode::kRequest);
+  Feed(
+      "POST /mcp?session=1 HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+      "Content-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(parser_->error(), Parser::Error::kNone);
+  EXPECT_THAT(recorder_.events,
+              ElementsAre("begin", "head POST /mcp query=session=1 body", "complete body=hello"));
+  EXPECT_EQ(*recorder_.request.headers.Get("content-type"), "application/json");
+  EXPECT_EQ(recorder_.request.target, "/mcp?session=1");
+}
+
+TEST_F(ParserTest, ParsesChunkedBody) {
+  Make(Parser::Mode::kRequest);
+  Feed(
+      "POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n"
+      "0\r\n\r\n");
+  EXPECT_EQ(parser_->error(), Parser::Error::kNone);
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "head POST /mcp query= chunked body",
+                                            "complete body=hello world"));
+}
+
+TEST_F(ParserTest, ParsesARequestArrivingOneByteAtATime) {
+  Make(Parser::Mode::kRequest);
+  const std::string request =
+      "POST /a HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "3\r\nabc\r\n0\r\n\r\n";
+  for (char c : request) {
+    Feed(std::string(1, c));
+  }
+  EXPECT_EQ(parser_->error(), Parser::Error::kNone);
+  EXPECT_THAT(recorder_.events,
+              ElementsAre("begin", "head POST /a query= chunked body", "complete body=abc"));
+  ASSERT_NE(recorder_.request.headers.Get("x-empty"), nullptr);
+  EXPECT_EQ(*recorder_.request.headers.Get("x-empty"), "");
+  EXPECT_EQ(*recorder_.request.headers.Get("host"), "x");
+}
+
+TEST_F(ParserTest, PipelinedRequestsWaitWhilePaused) {
+  Make(Parser::Mode::kRequest);
+  recorder_.pause_on_complete = true;
+  Feed("GET /one HTTP/1.1\r\n\r\nGET /two HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "head GET /one query=", "complete body="));
+  EXPECT_EQ(Unparsed(), std::string("GET /two HTTP/1.1\r\n\r\n").size());
+  recorder_.pause_on_complete = false;
+  parser_->Resume();
+  parser_->Dispatch(input_.get());
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "head GET /one query=", "complete body=",
+                                            "begin", "head GET /two query=", "complete body="));
+  EXPECT_EQ(Unparsed(), 0u);
+}
+
+TEST_F(ParserTest, KeepAliveFollowsVersionAndConnectionHeader) {
+  Make(Parser::Mode::kRequest);
+  Feed("GET /a HTTP/1.0\r\n\r\n");
+  Make(Parser::Mode::kRequest);
+  Feed("GET /b HTTP/1.1\r\nConnection: close\r\n\r\n");
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "head GET /a query= close", "complete body=",
+                                            "begin", "head GET /b query= close", "complete body="));
+}
+
+TEST_F(ParserTest, RefusesContentLengthWithTransferEncoding) {
+  Make(Parser::Mode::kRequest);
+  Feed("POST /a HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(parser_->error(), Parser::Error::kAmbiguousFraming);
+  EXPECT_THAT(recorder_.events, ElementsAre("begin"));
+}
+
+TEST_F(ParserTest, RefusesDuplicateContentLength) {
+  Make(Parser::Mode::kRequest);
+  Feed("POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc");
+  EXPECT_EQ(parser_->error(), Parser::Error::kAmbiguousFraming);
+}
+
+TEST_F(ParserTest, RefusesConflictingContentLength) {
+  Make(Parser::Mode::kRequest);
+  Feed("POST /a HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd");
+  EXPECT_EQ(parser_->error(), Parser::Error::kAmbiguousFraming);
+}
+
+TEST_F(ParserTest, RefusesTransferCodingsOtherThanChunked) {
+  Make(Parser::Mode::kRequest);
+  Feed("POST /a HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+  EXPECT_EQ(parser_->error(), Parser::Error::kAmbiguousFraming);
+}
+
+TEST_F(ParserTest, RefusesHeaderSectionOverLimit) {
+  Make(Parser::Mode::kRequest, Parser::Limits{.max_header_bytes = 1024, .max_uri_bytes = 512});
+  Feed(absl::StrCat("GET / HTTP/1.1\r\nX-Big: ", std::string(2000, 'a'), "\r\n\r\n"));
+  EXPECT_EQ(parser_->error(), Parser::Error::kHeaderTooLarge);
+}
+
+TEST_F(ParserTest, RefusesLongRequestTarget) {
+  Make(Parser::Mode::kRequest, Parser::Limits{.max_header_bytes = 4096, .max_uri_bytes = 100});
+  Feed(absl::StrCat("GET /", std::string(200, 'a'), " HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(parser_->error(), Parser::Error::kUriTooLong);
+}
+
+TEST_F(ParserTest, RefusesGarbage) {
+  Make(Parser::Mode::kRequest);
+  Feed("HELLO\r\n\r\n");
+  EXPECT_EQ(parser_->error(), Parser::Error::kMalformed);
+}
+
+TEST_F(ParserTest, IgnoresUpgradeOfferAndParsesTheNextRequest) {
+  Make(Parser::Mode::kRequest);
+  Feed("GET /a HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(parser_->error(), Parser::Error::kNone);
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "head GET /a query=", "complete body=",
+                                            "begin", "head GET /b query=", "complete body="));
+}
+
+TEST_F(ParserTest, ResponseToHeadHasNoBody) {
+  Make(Parser::Mode::kResponse);
+  parser_->set_expect_head_response(true);
+  Feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
+  EXPECT_EQ(parser_->error(), Parser::Error::kNone);
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "status 200", "complete body="));
+}
+
+TEST_F(ParserTest, ResponseBodyUntilClose) {
+  Make(Parser::Mode::kResponse);
+  Feed("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstreamed ");
+  Feed("until the end");
+  EXPECT_TRUE(parser_->in_message());
+  EXPECT_TRUE(parser_->OnEof());
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "status 200 until-close body",
+                                            "complete body=streamed until the end"));
+}
+
+TEST_F(ParserTest, EofInsideALengthDelimitedBodyIsAnError) {
+  Make(Parser::Mode::kResponse);
+  Feed("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+  EXPECT_FALSE(parser_->OnEof());
+  EXPECT_EQ(parser_->error(), Parser::Error::kUnexpectedEof);
+}
+
+TEST_F(ParserTest, NoContentResponseHasNoBody) {
+  Make(Parser::Mode::kResponse);
+  Feed("HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "status 204", "complete body=", "begin",
+                                            "status 200 body", "complete body=ok"));
+}
+
+}  // namespace
+}  // namespace gateway::http
