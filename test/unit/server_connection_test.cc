@@ -161,6 +161,38 @@ TEST(ServerConnectionTest, AnswersExpectContinue) {
   EXPECT_EQ(response->body, "POST /big data");
 }
 
+// Answers 401 as soon as the head is in, without waiting for the body.
+class EarlyAnswer : public ServerStream {
+ public:
+  explicit EarlyAnswer(ResponseEncoder& encoder) : encoder_(encoder) {}
+  void OnHeaders(RequestHead&&, bool) override {
+    testing::SendResponse(encoder_, 401, R"({"error":"invalid_token"})", "application/json");
+  }
+  void OnData(absl::string_view, bool) override {}
+  void OnWatermark(bool) override {}
+  void OnEnd(StreamEnd) override {}
+
+ private:
+  ResponseEncoder& encoder_;
+};
+
+TEST(ServerConnectionTest, AnswerBeforeTheBodyEndsKeepsTheConnectionUsable) {
+  TestServer server(
+      [](ResponseEncoder& encoder) { return std::make_unique<EarlyAnswer>(encoder); });
+  RawClient client = Connect(server);
+  ASSERT_TRUE(client.Send("POST /mcp HTTP/1.1\r\nContent-Length: 10\r\n\r\n01234"));
+  absl::StatusOr<RawResponse> early = client.ReadResponse();
+  ASSERT_TRUE(early.ok()) << early.status();
+  EXPECT_EQ(early->status, 401);
+  EXPECT_FALSE(early->HasHeader("connection"));
+  // The rest of the body is read and dropped; the next request is parsed where it starts.
+  ASSERT_TRUE(client.Send("56789GET /next HTTP/1.1\r\n\r\n"));
+  absl::StatusOr<RawResponse> next = client.ReadResponse();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->status, 401);
+  EXPECT_EQ(server.accepted(), 1);
+}
+
 void ExpectErrorAndClose(RawClient& client, int status) {
   absl::StatusOr<RawResponse> response = client.ReadResponse();
   ASSERT_TRUE(response.ok()) << response.status();

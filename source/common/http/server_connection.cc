@@ -155,9 +155,12 @@ void ServerConnection::OnTimer() {
       FailRequest(408, "invalid_request", "the request head did not arrive in time");
       return;
     case Phase::kActive: {
+      // Discarding the rest of a body nobody reads gets the shorter idle timeout.
+      const absl::Duration limit =
+          stream_ != nullptr ? limits_.stream_idle_timeout : limits_.idle_timeout;
       const absl::Duration idle = absl::FromChrono(now - last_activity_);
-      if (idle < limits_.stream_idle_timeout) {
-        ArmTimer(limits_.stream_idle_timeout - idle);
+      if (idle < limit) {
+        ArmTimer(limit - idle);
         return;
       }
       if (response_started_) {
@@ -238,7 +241,7 @@ void ServerConnection::OnRequestHead(RequestHead&& head, const Parser::Framing& 
 }
 
 void ServerConnection::OnBody(absl::string_view data) {
-  if (phase_ != Phase::kActive || stream_ == nullptr) {
+  if (phase_ != Phase::kActive) {
     return;
   }
   body_bytes_ += data.size();
@@ -248,7 +251,10 @@ void ServerConnection::OnBody(absl::string_view data) {
         absl::StrCat("request body larger than ", limits_.max_request_body_bytes, " bytes"));
     return;
   }
-  stream_->OnData(data, /*end_stream=*/false);
+  if (stream_ != nullptr) {
+    stream_->OnData(data, /*end_stream=*/false);
+  }
+  // Without a stream the response went out before the body ended: the rest is read and dropped.
 }
 
 void ServerConnection::OnMessageComplete() {
@@ -317,8 +323,7 @@ void ServerConnection::EncodeHeaders(ResponseHead head, bool end_stream) {
       close_after_response_ = true;  // an HTTP/1.0 body ends with the connection
     }
   }
-  if (!request_keep_alive_ || draining_ ||
-      (end_stream && request_has_body_ && !request_complete_)) {
+  if (!request_keep_alive_ || draining_) {
     close_after_response_ = true;
   }
   if (close_after_response_) {
@@ -379,9 +384,7 @@ void ServerConnection::EncodeData(absl::string_view data, bool end_stream) {
 
 void ServerConnection::OnResponseComplete() {
   response_complete_ = true;
-  if (close_after_response_ || (request_has_body_ && !request_complete_)) {
-    // The rest of the request body would have to be read to find the next request; closing is
-    // cheaper and safer than guessing where it ends.
+  if (close_after_response_) {
     phase_ = Phase::kClosing;
     EndStream(StreamEnd::kComplete);
     CloseAfterFlush();
@@ -389,6 +392,18 @@ void ServerConnection::OnResponseComplete() {
   }
   if (request_complete_) {
     FinishRequest();
+    return;
+  }
+  if (request_has_body_) {
+    // Answered before the body ended (a 401 to an upload, say). Closing now could reset the
+    // connection under the client's feet before it reads the answer (RFC 9112 section 9.6), so
+    // the rest of the body is read and dropped, bounded by the body limit and the stream idle
+    // timeout, and OnMessageComplete() then finishes the request as usual.
+    EndStream(StreamEnd::kComplete);
+    read_disabled_by_stream_ = false;
+    ArmTimer(limits_.idle_timeout);
+    UpdateParserPause();
+    return;
   }
   // Otherwise the request has no body and its end is being parsed right now;
   // OnMessageComplete() finishes it.
