@@ -23,7 +23,7 @@ constexpr char kMcpRequest[] =
     "Mcp-Session-Id: 4f0c2b8e-8f1d-4a7e-9c3b-2d6e5f7a8b9c\r\n"
     "Mcp-Protocol-Version: 2025-06-18\r\n"
     "User-Agent: node\r\n"
-    "Content-Length: 96\r\n"
+    "Content-Length: 91\r\n"
     "\r\n"
     "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\","
     "\"arguments\":{\"x\":1}}}";
