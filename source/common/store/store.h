@@ -1,0 +1,144 @@
+#pragma once
+
+// One store interface for everything the gateway remembers (DESIGN.md, "State"), several
+// backends behind it. A StoreBackend is process-wide; each worker gets its own Store from it
+// (ForWorker), used on that worker's thread only, so a backend that talks to a server (Redis) can
+// keep one asynchronous connection per event loop.
+//
+// Every operation reports through a callback on the worker's thread. A backend that answers from
+// memory calls it before the method returns; one that waits on the network calls it later. Code
+// that may be gone by then (a filter whose request ended) guards its callbacks with a Liveness.
+//
+// Bounded: every kind of record has a size limit (ResourceExhausted past it) and an expiry after
+// which Sweep() drops it.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "source/common/store/records.h"
+
+namespace gateway {
+class Dispatcher;
+}
+
+namespace gateway::store {
+
+template <typename T>
+using Callback = std::function<void(absl::StatusOr<T>)>;
+using DoneCallback = std::function<void(absl::Status)>;
+
+struct StoreLimits {
+  size_t max_clients = 10000;
+  size_t max_flows = 10000;
+  size_t max_codes = 10000;
+  size_t max_grants = 100000;
+  size_t max_tokens = 1000000;
+  size_t max_counters = 100000;
+  // A registration not used for this long is dropped (the client re-registers on invalid_client).
+  absl::Duration client_idle_ttl = absl::Hours(24 * 30);
+};
+
+// What TakeCode found.
+struct CodeTake {
+  std::optional<Code> code;  // the code, the first time it is taken
+  bool reused = false;       // it existed and was taken before: a replay
+  std::string grant_id;      // with `reused`: the grant the code had led to
+};
+
+// What RotateRefresh did.
+enum class RotateOutcome {
+  kRotated,   // the old refresh token was current; the new pair is stored
+  kReplayed,  // the old one was already rotated: nothing stored
+  kUnknown,   // no such (unexpired) refresh token
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Clients (RFC 7591).
+  virtual void PutClient(Client client, DoneCallback done) = 0;
+  virtual void GetClient(const std::string& client_id, Callback<std::optional<Client>> done) = 0;
+  // Notes that the client was used (keeps its registration from expiring).
+  virtual void TouchClient(const std::string& client_id) = 0;
+
+  // Authorization flows, keyed by flow id, and findable once by their upstream state.
+  virtual void PutFlow(Flow flow, DoneCallback done) = 0;
+  virtual void GetFlow(const std::string& flow_id, Callback<std::optional<Flow>> done) = 0;
+  virtual void DeleteFlow(const std::string& flow_id) = 0;
+  // Finds the flow whose upstream_state is `state` and removes it: a callback can be used once.
+  virtual void TakeFlowByUpstreamState(const std::string& state,
+                                       Callback<std::optional<Flow>> done) = 0;
+
+  // Authorization codes: single use (RFC 6749 section 4.1.2). A taken code is remembered until
+  // it expires so that a replay can be told from a forgery.
+  virtual void PutCode(Code code, DoneCallback done) = 0;
+  virtual void TakeCode(const std::string& code_hash, Callback<CodeTake> done) = 0;
+
+  // Grants and their tokens.
+  virtual void PutGrant(Grant grant, DoneCallback done) = 0;
+  virtual void GetGrant(const std::string& grant_id, Callback<std::optional<Grant>> done) = 0;
+  // Replaces a grant (new upstream tokens after a refresh); NotFound if it was revoked.
+  virtual void UpdateGrant(Grant grant, DoneCallback done) = 0;
+  // Revokes a grant and every token issued from it.
+  virtual void RevokeGrant(const std::string& grant_id, DoneCallback done) = 0;
+  virtual void PutToken(TokenRecord token, DoneCallback done) = 0;
+  // The token half with this hash, if it exists and has not expired (else nullptr). The
+  // per-request check: records are immutable once stored, so this hands out a shared one.
+  virtual void GetToken(const std::string& token_hash,
+                        Callback<std::shared_ptr<const TokenRecord>> done) = 0;
+  // Refresh token rotation, atomically: if `old_hash` is a current refresh token, it is marked
+  // rotated (successor = new_refresh) and the new pair is stored.
+  virtual void RotateRefresh(const std::string& old_hash, TokenRecord new_access,
+                             TokenRecord new_refresh, Callback<RotateOutcome> done) = 0;
+
+  // Remembered consent, per user and client.
+  virtual void PutConsent(Consent consent, DoneCallback done) = 0;
+  virtual void GetConsent(const std::string& user, const std::string& client_id,
+                          Callback<std::optional<Consent>> done) = 0;
+
+  // Attempt counters for rate limits: adds one to `key` and returns the count within the
+  // current `window` (fixed windows).
+  virtual void CountAttempt(const std::string& key, absl::Duration window,
+                            Callback<int64_t> done) = 0;
+  virtual void ResetAttempts(const std::string& key) = 0;
+
+  // Small documents the gateway keeps about itself (its upstream client registration).
+  virtual void PutMeta(const std::string& key, std::string value, DoneCallback done) = 0;
+  virtual void GetMeta(const std::string& key, Callback<std::optional<std::string>> done) = 0;
+
+  // Drops what has expired. Called periodically by each worker.
+  virtual void Sweep() = 0;
+};
+
+class StoreBackend {
+ public:
+  virtual ~StoreBackend() = default;
+  // The store for one worker, used on `dispatcher`'s thread only.
+  virtual std::unique_ptr<Store> ForWorker(Dispatcher& dispatcher) = 0;
+};
+
+// Guards callbacks against their owner's death: the owner holds a Liveness, callbacks capture
+// its token and check it before touching the owner.
+class Liveness {
+ public:
+  Liveness() : alive_(std::make_shared<bool>(true)) {}
+  ~Liveness() { *alive_ = false; }
+  Liveness(const Liveness&) = delete;
+  Liveness& operator=(const Liveness&) = delete;
+
+  using Token = std::shared_ptr<const bool>;
+  Token token() const { return alive_; }
+  static bool Alive(const Token& token) { return *token; }
+
+ private:
+  std::shared_ptr<bool> alive_;
+};
+
+}  // namespace gateway::store

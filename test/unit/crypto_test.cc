@@ -1,0 +1,49 @@
+#include "source/common/crypto.h"
+
+#include "gtest/gtest.h"
+
+namespace gateway::crypto {
+namespace {
+
+TEST(CryptoTest, RandomTokensAre256BitBase64Url) {
+  const std::string a = RandomToken();
+  const std::string b = RandomToken();
+  EXPECT_EQ(a.size(), 43u);
+  EXPECT_NE(a, b);
+  std::string raw;
+  ASSERT_TRUE(Base64UrlDecode(a, &raw));
+  EXPECT_EQ(raw.size(), 32u);
+  EXPECT_EQ(a.find_first_of("+/=:"), std::string::npos);
+}
+
+TEST(CryptoTest, PkceS256MatchesRfc7636AppendixB) {
+  EXPECT_EQ(PkceS256Challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+}
+
+TEST(CryptoTest, ConstantTimeEquals) {
+  EXPECT_TRUE(ConstantTimeEquals("secret", "secret"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secreT"));
+  EXPECT_FALSE(ConstantTimeEquals("secret", "secret2"));
+  EXPECT_TRUE(ConstantTimeEquals("", ""));
+}
+
+TEST(CryptoTest, PasswordHashesVerify) {
+  const std::string hashed = HashPassword("correct horse");
+  EXPECT_TRUE(IsPasswordHash(hashed));
+  EXPECT_EQ(hashed.find("correct horse"), std::string::npos);
+  EXPECT_TRUE(*VerifyPassword("correct horse", hashed));
+  EXPECT_FALSE(*VerifyPassword("correct horsf", hashed));
+  EXPECT_NE(HashPassword("correct horse"), hashed);  // salted
+  EXPECT_FALSE(VerifyPassword("x", "scrypt$1$8$1$AAAA$BBBB").ok());
+  EXPECT_FALSE(VerifyPassword("x", "plain").ok());
+}
+
+TEST(CryptoTest, SecretHashIsStableAndOneWay) {
+  EXPECT_EQ(SecretHash("abc"), SecretHash("abc"));
+  EXPECT_NE(SecretHash("abc"), SecretHash("abd"));
+  EXPECT_EQ(SecretHash("abc").size(), 43u);
+}
+
+}  // namespace
+}  // namespace gateway::crypto

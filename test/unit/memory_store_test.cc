@@ -1,0 +1,220 @@
+#include "source/common/store/memory_store.h"
+
+#include <memory>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "source/dispatcher.h"
+#include "test/support/fake_clock.h"
+
+namespace gateway::store {
+namespace {
+
+// The memory backend answers before returning; these helpers turn its callbacks into values.
+template <typename T>
+T Value(const std::function<void(Callback<T>)>& call) {
+  std::optional<absl::StatusOr<T>> result;
+  call([&](absl::StatusOr<T> value) { result = std::move(value); });
+  EXPECT_TRUE(result.has_value()) << "the memory store must answer at once";
+  EXPECT_TRUE(result->ok()) << result->status();
+  return **result;
+}
+
+absl::Status Done(const std::function<void(DoneCallback)>& call) {
+  std::optional<absl::Status> result;
+  call([&](absl::Status status) { result = status; });
+  EXPECT_TRUE(result.has_value());
+  return *result;
+}
+
+class MemoryStoreTest : public ::testing::Test {
+ protected:
+  MemoryStoreTest() : dispatcher_("test") { Reset(StoreLimits{}); }
+
+  void Reset(StoreLimits limits) {
+    backend_ = std::make_unique<MemoryStoreBackend>(clock_, limits);
+    store_ = backend_->ForWorker(dispatcher_);
+  }
+
+  TokenRecord Token(std::string hash, TokenKind kind, std::string grant_id,
+                    absl::Duration ttl = absl::Hours(1)) {
+    TokenRecord token;
+    token.token_hash = std::move(hash);
+    token.kind = kind;
+    token.grant_id = std::move(grant_id);
+    token.user = "alice";
+    token.client_id = "c1";
+    token.expires_at = clock_.Now() + ttl;
+    return token;
+  }
+
+  std::shared_ptr<const TokenRecord> GetToken(const std::string& hash) {
+    return Value<std::shared_ptr<const TokenRecord>>(
+        [&](auto done) { store_->GetToken(hash, std::move(done)); });
+  }
+
+  testing::FakeClock clock_;
+  Dispatcher dispatcher_;
+  std::unique_ptr<MemoryStoreBackend> backend_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(MemoryStoreTest, CodesAreSingleUseAndAReplayIsRecognised) {
+  Code code;
+  code.code_hash = "h1";
+  code.grant_id = "g1";
+  code.expires_at = clock_.Now() + absl::Seconds(60);
+  ASSERT_TRUE(Done([&](auto done) { store_->PutCode(code, done); }).ok());
+  CodeTake first = Value<CodeTake>([&](auto done) { store_->TakeCode("h1", done); });
+  ASSERT_TRUE(first.code.has_value());
+  EXPECT_FALSE(first.reused);
+  CodeTake second = Value<CodeTake>([&](auto done) { store_->TakeCode("h1", done); });
+  EXPECT_FALSE(second.code.has_value());
+  EXPECT_TRUE(second.reused);
+  EXPECT_EQ(second.grant_id, "g1");
+  CodeTake forged = Value<CodeTake>([&](auto done) { store_->TakeCode("nope", done); });
+  EXPECT_FALSE(forged.code.has_value());
+  EXPECT_FALSE(forged.reused);
+}
+
+TEST_F(MemoryStoreTest, ExpiredCodesAreGone) {
+  Code code;
+  code.code_hash = "h1";
+  code.expires_at = clock_.Now() + absl::Seconds(60);
+  ASSERT_TRUE(Done([&](auto done) { store_->PutCode(code, done); }).ok());
+  clock_.Advance(absl::Seconds(61));
+  EXPECT_FALSE(Value<CodeTake>([&](auto done) { store_->TakeCode("h1", done); }).code);
+}
+
+TEST_F(MemoryStoreTest, UpstreamStateFindsItsFlowOnce) {
+  Flow flow;
+  flow.flow_id = "f1";
+  flow.client_id = "c1";
+  flow.expires_at = clock_.Now() + absl::Minutes(10);
+  ASSERT_TRUE(Done([&](auto done) { store_->PutFlow(flow, done); }).ok());
+  flow.upstream_state = "up-state";
+  ASSERT_TRUE(Done([&](auto done) { store_->PutFlow(flow, done); }).ok());
+  auto taken = Value<std::optional<Flow>>(
+      [&](auto done) { store_->TakeFlowByUpstreamState("up-state", done); });
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->client_id, "c1");
+  EXPECT_FALSE(Value<std::optional<Flow>>(
+      [&](auto done) { store_->TakeFlowByUpstreamState("up-state", done); }));
+  EXPECT_FALSE(Value<std::optional<Flow>>([&](auto done) { store_->GetFlow("f1", done); }));
+}
+
+TEST_F(MemoryStoreTest, TokensExpireAndRevokingAGrantRemovesItsTokens) {
+  ASSERT_TRUE(Done([&](auto done) {
+                store_->PutToken(Token("a1", TokenKind::kAccess, "g1", absl::Minutes(5)), done);
+              }).ok());
+  ASSERT_TRUE(Done([&](auto done) {
+                store_->PutToken(Token("r1", TokenKind::kRefresh, "g1", absl::Hours(24)), done);
+              }).ok());
+  ASSERT_TRUE(Done([&](auto done) {
+                store_->PutToken(Token("a2", TokenKind::kAccess, "g2"), done);
+              }).ok());
+  ASSERT_NE(GetToken("a1"), nullptr);
+  EXPECT_EQ(GetToken("a1")->user, "alice");
+  clock_.Advance(absl::Minutes(6));
+  EXPECT_EQ(GetToken("a1"), nullptr);
+  EXPECT_NE(GetToken("r1"), nullptr);
+  ASSERT_TRUE(Done([&](auto done) { store_->RevokeGrant("g1", done); }).ok());
+  EXPECT_EQ(GetToken("r1"), nullptr);
+  EXPECT_NE(GetToken("a2"), nullptr);  // another grant's token is untouched
+}
+
+TEST_F(MemoryStoreTest, RefreshRotationHappensOnceThenReportsReplays) {
+  ASSERT_TRUE(Done([&](auto done) {
+                store_->PutToken(Token("r1", TokenKind::kRefresh, "g1"), done);
+              }).ok());
+  RotateOutcome first = Value<RotateOutcome>([&](auto done) {
+    store_->RotateRefresh("r1", Token("a2", TokenKind::kAccess, "g1"),
+                          Token("r2", TokenKind::kRefresh, "g1"), done);
+  });
+  EXPECT_EQ(first, RotateOutcome::kRotated);
+  EXPECT_EQ(GetToken("r1")->successor_hash, "r2");
+  EXPECT_NE(GetToken("a2"), nullptr);
+  RotateOutcome replay = Value<RotateOutcome>([&](auto done) {
+    store_->RotateRefresh("r1", Token("a3", TokenKind::kAccess, "g1"),
+                          Token("r3", TokenKind::kRefresh, "g1"), done);
+  });
+  EXPECT_EQ(replay, RotateOutcome::kReplayed);
+  EXPECT_EQ(GetToken("r3"), nullptr);  // nothing stored by a replay
+  RotateOutcome unknown = Value<RotateOutcome>([&](auto done) {
+    store_->RotateRefresh("a2", Token("a4", TokenKind::kAccess, "g1"),
+                          Token("r4", TokenKind::kRefresh, "g1"), done);
+  });
+  EXPECT_EQ(unknown, RotateOutcome::kUnknown);  // an access token cannot be rotated
+}
+
+TEST_F(MemoryStoreTest, LimitsAnswerResourceExhaustedAndSweepingFreesRoom) {
+  StoreLimits limits;
+  limits.max_clients = 2;
+  limits.client_idle_ttl = absl::Hours(1);
+  Reset(limits);
+  for (const char* id : {"c1", "c2"}) {
+    Client client;
+    client.client_id = id;
+    client.last_used_at = clock_.Now();
+    ASSERT_TRUE(Done([&](auto done) { store_->PutClient(client, done); }).ok());
+  }
+  Client third;
+  third.client_id = "c3";
+  third.last_used_at = clock_.Now();
+  EXPECT_EQ(Done([&](auto done) { store_->PutClient(third, done); }).code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_FALSE(Value<std::optional<Client>>([&](auto done) { store_->GetClient("c3", done); }));
+  clock_.Advance(absl::Minutes(30));
+  store_->TouchClient("c1");
+  clock_.Advance(absl::Minutes(31));  // c2 idle for 61 minutes, c1 for 31
+  EXPECT_TRUE(Done([&](auto done) { store_->PutClient(third, done); }).ok());
+  EXPECT_TRUE(Value<std::optional<Client>>([&](auto done) { store_->GetClient("c1", done); }));
+  EXPECT_FALSE(Value<std::optional<Client>>([&](auto done) { store_->GetClient("c2", done); }));
+}
+
+TEST_F(MemoryStoreTest, AttemptCountersUseFixedWindows) {
+  for (int expected = 1; expected <= 3; ++expected) {
+    EXPECT_EQ(Value<int64_t>([&](auto done) {
+                store_->CountAttempt("login:alice", absl::Minutes(1), done);
+              }),
+              expected);
+  }
+  clock_.Advance(absl::Minutes(1));
+  EXPECT_EQ(Value<int64_t>(
+                [&](auto done) { store_->CountAttempt("login:alice", absl::Minutes(1), done); }),
+            1);
+  store_->ResetAttempts("login:alice");
+  EXPECT_EQ(Value<int64_t>(
+                [&](auto done) { store_->CountAttempt("login:alice", absl::Minutes(1), done); }),
+            1);
+}
+
+TEST_F(MemoryStoreTest, WorkersShareOneState) {
+  std::unique_ptr<Store> other = backend_->ForWorker(dispatcher_);
+  ASSERT_TRUE(Done([&](auto done) {
+                store_->PutToken(Token("a1", TokenKind::kAccess, "g1"), done);
+              }).ok());
+  std::shared_ptr<const TokenRecord> seen;
+  other->GetToken("a1", [&](absl::StatusOr<std::shared_ptr<const TokenRecord>> token) {
+    seen = *token;
+  });
+  EXPECT_NE(seen, nullptr);
+}
+
+TEST_F(MemoryStoreTest, ConsentAndMetaRoundTrip) {
+  Consent consent{"alice", "c1", "mcp:tools", clock_.Now()};
+  ASSERT_TRUE(Done([&](auto done) { store_->PutConsent(consent, done); }).ok());
+  auto found = Value<std::optional<Consent>>(
+      [&](auto done) { store_->GetConsent("alice", "c1", done); });
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->scope, "mcp:tools");
+  EXPECT_FALSE(Value<std::optional<Consent>>(
+      [&](auto done) { store_->GetConsent("bob", "c1", done); }));
+  ASSERT_TRUE(Done([&](auto done) { store_->PutMeta("upstream", "{}", done); }).ok());
+  EXPECT_EQ(*Value<std::optional<std::string>>(
+                [&](auto done) { store_->GetMeta("upstream", done); }),
+            "{}");
+}
+
+}  // namespace
+}  // namespace gateway::store
