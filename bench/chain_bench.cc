@@ -7,6 +7,7 @@
 
 #include "benchmark/benchmark.h"
 #include "source/active_request.h"
+#include "source/common/store/memory_store.h"
 
 namespace gateway {
 namespace {
@@ -64,13 +65,16 @@ void BM_ChainWalk(benchmark::State& state) {
   FilterChain chain(std::move(entries));
   Dispatcher dispatcher("bench");
   http::HttpClient client(dispatcher, http::ClientOptions{});
+  SystemClock clock;
+  store::MemoryStoreBackend backend(clock, store::StoreLimits{});
+  std::unique_ptr<store::Store> store = backend.ForWorker(dispatcher);
   NullEncoder encoder;
   http::RequestHead head;
   head.method = "POST";
   head.target = head.path = "/mcp";
   head.headers.Add("Content-Type", "application/json");
   for (auto _ : state) {
-    ActiveRequest request(chain, WorkerServices{dispatcher, client, 1 << 16}, encoder, "b");
+    ActiveRequest request(chain, WorkerServices{dispatcher, client, *store, 1 << 16}, encoder, "b");
     encoder.stream = &request;
     http::RequestHead copy = head;
     request.OnHeaders(std::move(copy), true);

@@ -24,6 +24,7 @@ namespace gateway {
 struct WorkerServices {
   Dispatcher& dispatcher;
   http::HttpClient& http_client;
+  store::Store& store;
   size_t buffer_bytes;  // request body held before a filter takes it, before reading pauses
 };
 
@@ -47,6 +48,7 @@ class ActiveRequest : public http::ServerStream {
     RequestContext& context() override { return request_.context_; }
     Dispatcher& dispatcher() override { return request_.services_.dispatcher; }
     http::HttpClient& http_client() override { return request_.services_.http_client; }
+    store::Store& store() override { return request_.services_.store; }
     void ContinueChain() override { request_.ContinueFrom(*this); }
     void SendLocalReply(http::LocalReply reply) override;
     void EncodeHeaders(http::ResponseHead head, bool end_stream) override;

@@ -16,12 +16,17 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "source/common/clock.h"
 #include "source/common/config/config.h"
 #include "source/common/config/config_map.h"
 #include "source/common/http/client.h"
 #include "source/common/http/message.h"
 #include "source/common/http/reply.h"
 #include "source/common/http/server_connection.h"
+#include "source/common/oauth/upstream_client.h"
+#include "source/common/oauth/users.h"
+#include "source/common/store/store.h"
+#include "source/common/token/key_ring.h"
 #include "source/dispatcher.h"
 #include "source/request_context.h"
 
@@ -50,6 +55,8 @@ class FilterCallbacks {
   virtual Dispatcher& dispatcher() = 0;
   // The worker's upstream HTTP client and its connection pools.
   virtual http::HttpClient& http_client() = 0;
+  // The worker's view of the store.
+  virtual store::Store& store() = 0;
 
   // Resumes the walk at the next filter. Only after this filter returned kStopIteration (or from
   // inside OnRequestHeaders/OnRequestBody, which then counts as kContinue).
@@ -102,10 +109,16 @@ struct ServerState {
   std::atomic<bool> draining{false};  // set when shutdown begins
 };
 
-// Shared services handed to factories. The referenced objects outlive every filter.
+// Shared services handed to factories; all process-wide and thread-safe. The referenced objects
+// outlive every filter. (Per-worker services, the HTTP client and the store, come with each
+// request through FilterCallbacks.)
 struct FactoryContext {
   const Config& config;
   ServerState& server_state;
+  const Clock& clock;
+  const token::KeyRing& keys;
+  oauth::UpstreamOAuth& upstream;
+  const oauth::Users& users;
 };
 
 // Registered by name; names the YAML `name:` of a chain entry.

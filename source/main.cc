@@ -9,13 +9,21 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
 #include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "source/common/blocking_pool.h"
+#include "source/common/clock.h"
 #include "source/common/config/config.h"
 #include "source/common/config/flags.h"
+#include "source/common/crypto.h"
 #include "source/common/log.h"
+#include "source/common/oauth/upstream_client.h"
+#include "source/common/oauth/users.h"
+#include "source/common/store/memory_store.h"
+#include "source/common/token/key_ring.h"
 #include "source/dispatcher.h"
 #include "source/filter_chain.h"
 #include "source/filter_registry.h"
@@ -35,6 +43,28 @@ int Fail(int code, absl::string_view message) {
 
 // gateway.yaml from --config, else ./gateway.yaml if present, else the built-in defaults (the
 // original tool's command line alone is then enough).
+// The token keys: from tokens.key_file (created on first start), or made now when none is
+// configured. With `check_only`, a missing file is not created.
+absl::StatusOr<token::KeyRing> LoadKeys(const Config& config, bool check_only) {
+  if (config.tokens.key_file.empty() ||
+      (check_only && !std::filesystem::exists(config.tokens.key_file))) {
+    return token::KeyRing::Create({token::KeyRing::GenerateKey("boot")});
+  }
+  return token::KeyRing::LoadOrCreate(config.tokens.key_file);
+}
+
+// Every configured password hash must be one this build can check.
+absl::Status CheckPasswordHashes(const Config& config) {
+  for (const UserConfig& user : config.users) {
+    if (crypto::IsPasswordHash(user.password) && !crypto::VerifyPassword("", user.password).ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("users: the password of ", user.name,
+                       " is not a valid hash; make one with: mcp-oauth-gateway --hash-password"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<Config> LoadConfig(const CommandLine& command_line) {
   if (command_line.config_path.has_value()) {
     return LoadConfigFile(*command_line.config_path);
@@ -56,6 +86,16 @@ int Main(int argc, char** argv) {
   }
   if (command_line->version) {
     std::printf("mcp-oauth-gateway %s\n", kVersion);
+    return 0;
+  }
+  if (command_line->hash_password) {
+    // The password comes on standard input, so it stays out of the shell history and `ps`.
+    std::string password;
+    std::getline(std::cin, password);
+    if (password.empty()) {
+      return Fail(2, "--hash-password reads the password from standard input; it was empty");
+    }
+    std::printf("%s\n", crypto::HashPassword(password).c_str());
     return 0;
   }
 
@@ -87,11 +127,26 @@ int Main(int argc, char** argv) {
     return Fail(2, status.message());
   }
 
+  if (absl::Status status = CheckPasswordHashes(config); !status.ok()) {
+    return Fail(2, status.message());
+  }
+  absl::StatusOr<token::KeyRing> keys = LoadKeys(config, command_line->check_config);
+  if (!keys.ok()) {
+    return Fail(2, keys.status().message());
+  }
+
+  // Process-wide services, shared by every worker (each is immutable or thread-safe).
+  SystemClock clock;
+  BlockingPool blocking_pool(1);
+  oauth::Users users(config.users, blocking_pool);
+  oauth::UpstreamOAuth upstream(config);
+  store::MemoryStoreBackend store_backend(clock, config.store.limits);
+
   FilterRegistry registry;
   RegisterBuiltinFilters(registry);
   RegisterExtensionFilters(registry);
   ServerState state;
-  FactoryContext context{config, state};
+  FactoryContext context{config, state, clock, *keys, upstream, users};
   absl::StatusOr<std::shared_ptr<const FilterChain>> chain =
       FilterChain::Build(config, registry, context);
   if (!chain.ok()) {
@@ -106,7 +161,17 @@ int Main(int argc, char** argv) {
   // Signals reach the main thread's dispatcher; a closed client socket must not kill the process.
   ::signal(SIGPIPE, SIG_IGN);
   Dispatcher main_dispatcher("main");
-  Server server(config, *chain);
+  if (config.default_login) {
+    log::Warning(
+        "no users configured: the login is the original tool's default, gateway_user / "
+        "gateway_pass; set MCP_GATEWAY_USERNAME and MCP_GATEWAY_PASSWORD, or users: in "
+        "gateway.yaml");
+  } else if (users.plain_count() > 0) {
+    log::Warning(absl::StrCat(users.plain_count(),
+                              " user password(s) are in plain text; store hashes instead "
+                              "(mcp-oauth-gateway --hash-password)"));
+  }
+  Server server(config, *chain, store_backend);
   int signals_seen = 0;
   auto on_signal = [&](const char* name) {
     ++signals_seen;

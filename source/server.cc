@@ -13,8 +13,9 @@ absl::StatusOr<Address> ListenAddress(const ListenerConfig& listener) {
   return Address::FromIp(ip, static_cast<uint16_t>(listener.port));
 }
 
-Server::Server(const Config& config, std::shared_ptr<const FilterChain> chain)
-    : config_(config), chain_(std::move(chain)) {}
+Server::Server(const Config& config, std::shared_ptr<const FilterChain> chain,
+               store::StoreBackend& store_backend)
+    : config_(config), chain_(std::move(chain)), store_backend_(store_backend) {}
 
 Server::~Server() {
   Shutdown(absl::ZeroDuration());
@@ -40,7 +41,7 @@ absl::Status Server::Start(const Address& address, std::function<void()> on_stop
   on_stopped_ = std::move(on_stopped);
   running_ = fds.size();
   for (int i = 0; i < count; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, config_, chain_, fds[i]));
+    workers_.push_back(std::make_unique<Worker>(i, config_, chain_, store_backend_, fds[i]));
   }
   for (auto& worker : workers_) {
     worker->Start([this] {

@@ -23,7 +23,8 @@ absl::StatusOr<Address> ListenAddress(const ListenerConfig& listener);
 
 class Server {
  public:
-  Server(const Config& config, std::shared_ptr<const FilterChain> chain);
+  Server(const Config& config, std::shared_ptr<const FilterChain> chain,
+         store::StoreBackend& store_backend);
   ~Server();
 
   // Binds `address` once per worker and starts the workers. On error (the port is in use)
@@ -40,6 +41,7 @@ class Server {
  private:
   const Config& config_;
   std::shared_ptr<const FilterChain> chain_;
+  store::StoreBackend& store_backend_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::function<void()> on_stopped_;
   std::atomic<size_t> running_{0};

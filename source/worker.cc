@@ -11,24 +11,35 @@
 #include "source/common/net.h"
 
 namespace gateway {
+namespace {
+
+constexpr absl::Duration kSweepInterval = absl::Seconds(30);
+
+}  // namespace
 
 Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain,
-               int listen_fd)
+               store::StoreBackend& store_backend, int listen_fd)
     : index_(index),
       config_(config),
       chain_(std::move(chain)),
       listen_fd_(listen_fd),
       dispatcher_(absl::StrCat("worker-", index)),
       http_client_(dispatcher_, config.ClientOptions()),
-      connections_(
-          dispatcher_, config.limits.connection,
-          [this](http::ResponseEncoder& encoder) -> std::unique_ptr<http::ServerStream> {
-            return std::make_unique<ActiveRequest>(
-                *chain_,
-                WorkerServices{dispatcher_, http_client_, config_.limits.connection.buffer_bytes},
-                encoder, absl::StrCat(index_, "-", ++requests_));
-          }) {
+      store_(store_backend.ForWorker(dispatcher_)),
+      connections_(dispatcher_, config.limits.connection,
+                   [this](http::ResponseEncoder& encoder) -> std::unique_ptr<http::ServerStream> {
+                     return std::make_unique<ActiveRequest>(
+                         *chain_,
+                         WorkerServices{dispatcher_, http_client_, *store_,
+                                        config_.limits.connection.buffer_bytes},
+                         encoder, absl::StrCat(index_, "-", ++requests_));
+                   }) {
   connections_.OnClosed([this] { ExitIfDrained(); });
+  // Expired flows, codes and tokens go away even when nothing else touches the store.
+  sweep_timer_ = dispatcher_.CreateTimer([this] {
+    store_->Sweep();
+    sweep_timer_->Enable(kSweepInterval);
+  });
 }
 
 Worker::~Worker() {
@@ -57,7 +68,9 @@ void Worker::Run() {
   listener_ = dispatcher_.CreateListener(
       listen_fd_, [this](int fd, const Address& peer) { OnAccept(fd, peer); });
   listen_fd_ = -1;
+  sweep_timer_->Enable(kSweepInterval);
   dispatcher_.Run();
+  sweep_timer_.reset();
   listener_.reset();
   CloseAll(http::StreamEnd::kShutdown);
   http_client_.CloseAll();

@@ -16,6 +16,7 @@
 #include "source/common/config/config.h"
 #include "source/common/http/client.h"
 #include "source/common/http/connection_set.h"
+#include "source/common/store/store.h"
 #include "source/dispatcher.h"
 #include "source/filter_chain.h"
 
@@ -24,7 +25,8 @@ namespace gateway {
 class Worker {
  public:
   // Takes ownership of `listen_fd`, a listening socket.
-  Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain, int listen_fd);
+  Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain,
+         store::StoreBackend& store_backend, int listen_fd);
   ~Worker();
 
   // Starts the thread. `on_stopped` runs on the worker's thread once its loop has ended.
@@ -47,6 +49,8 @@ class Worker {
   int listen_fd_;
   Dispatcher dispatcher_;  // declared before everything that uses it, so destroyed after it
   http::HttpClient http_client_;
+  std::unique_ptr<store::Store> store_;
+  std::unique_ptr<Timer> sweep_timer_;
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<Timer> drain_timer_;
   http::ServerConnectionSet connections_;

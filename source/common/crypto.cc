@@ -26,8 +26,8 @@ constexpr uint64_t kScryptP = 1;
 constexpr uint64_t kScryptMaxMemory = 64ULL << 20;
 constexpr size_t kHashLength = 32;
 
-bool Scrypt(absl::string_view password, absl::string_view salt, uint64_t n, uint64_t r,
-            uint64_t p, unsigned char* out, size_t out_length) {
+bool Scrypt(absl::string_view password, absl::string_view salt, uint64_t n, uint64_t r, uint64_t p,
+            unsigned char* out, size_t out_length) {
   return EVP_PBE_scrypt(password.data(), password.size(),
                         reinterpret_cast<const unsigned char*>(salt.data()), salt.size(), n, r, p,
                         kScryptMaxMemory, out, out_length) == 1;
@@ -77,10 +77,9 @@ std::string HashPassword(absl::string_view password) {
     log::Error("scrypt failed");
     std::abort();
   }
-  return absl::StrCat("scrypt$", kScryptN, "$", kScryptR, "$", kScryptP, "$",
-                      Base64UrlEncode(salt), "$",
-                      Base64UrlEncode(absl::string_view(reinterpret_cast<char*>(hash),
-                                                        sizeof(hash))));
+  return absl::StrCat(
+      "scrypt$", kScryptN, "$", kScryptR, "$", kScryptP, "$", Base64UrlEncode(salt), "$",
+      Base64UrlEncode(absl::string_view(reinterpret_cast<char*>(hash), sizeof(hash))));
 }
 
 bool IsPasswordHash(absl::string_view text) { return absl::StartsWith(text, "scrypt$"); }

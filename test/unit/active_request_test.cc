@@ -10,8 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "source/common/store/memory_store.h"
 #include "source/filter_registry.h"
 #include "test/support/test_server.h"
+#include "test/support/test_services.h"
 
 namespace gateway {
 namespace {
@@ -126,7 +128,11 @@ FilterStatus Reply(FilterCallbacks& callbacks, int status, std::string body) {
 
 class ActiveRequestTest : public ::testing::Test {
  protected:
-  ActiveRequestTest() : dispatcher_("test"), client_(dispatcher_, http::ClientOptions{}) {}
+  ActiveRequestTest()
+      : dispatcher_("test"),
+        client_(dispatcher_, http::ClientOptions{}),
+        store_backend_(services_.clock, store::StoreLimits{}),
+        store_(store_backend_.ForWorker(dispatcher_)) {}
 
   // Adds a scripted entry named `name`; its callbacks are at handles_[name] once created.
   Script& Add(const std::string& name, RouteMatch match = {}) {
@@ -146,8 +152,7 @@ class ActiveRequestTest : public ::testing::Test {
     RegisterBuiltinFilters(registry);
     absl::StatusOr<config::Node> node = config::ParseYaml(yaml_config, "test.yaml");
     ASSERT_TRUE(node.ok()) << node.status();
-    static const Config kConfig;
-    FactoryContext context{kConfig, state_};
+    FactoryContext context = services_.context();
     absl::StatusOr<FilterFactoryFn> create =
         registry.Find(name)->CreateFilterFactory(*node, context);
     ASSERT_TRUE(create.ok()) << create.status();
@@ -158,7 +163,7 @@ class ActiveRequestTest : public ::testing::Test {
              size_t buffer_bytes = 1024) {
     chain_ = std::make_unique<FilterChain>(entries_);
     request_ = std::make_unique<ActiveRequest>(
-        *chain_, WorkerServices{dispatcher_, client_, buffer_bytes}, encoder_, "test-1");
+        *chain_, WorkerServices{dispatcher_, client_, *store_, buffer_bytes}, encoder_, "test-1");
     encoder_.stream = request_.get();
     http::RequestHead head;
     head.method = std::move(method);
@@ -167,9 +172,11 @@ class ActiveRequestTest : public ::testing::Test {
     request_->OnHeaders(std::move(head), end_stream);
   }
 
+  testing::TestServices services_;
   Dispatcher dispatcher_;
   http::HttpClient client_;
-  ServerState state_;
+  store::MemoryStoreBackend store_backend_;
+  std::unique_ptr<store::Store> store_;
   FakeEncoder encoder_;
   std::vector<std::string> log_;  // before request_: its filters log into it when destroyed
   std::vector<std::unique_ptr<Script>> scripts_;
@@ -398,10 +405,10 @@ TEST_F(ActiveRequestTest, HealthAnswersOkThenDrainingOnceShutdownBegins) {
   Start("GET", "/healthz");
   EXPECT_EQ(encoder_.status, 200);
   EXPECT_EQ(encoder_.body, R"({"status":"ok"})");
-  state_.draining = true;
+  services_.state.draining = true;
   FakeEncoder second;
   auto request = std::make_unique<ActiveRequest>(
-      *chain_, WorkerServices{dispatcher_, client_, 1024}, second, "test-2");
+      *chain_, WorkerServices{dispatcher_, client_, *store_, 1024}, second, "test-2");
   second.stream = request.get();
   http::RequestHead head;
   head.method = "GET";

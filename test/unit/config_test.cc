@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "source/filter_chain.h"
 #include "source/filter_registry.h"
+#include "test/support/test_services.h"
 
 namespace gateway {
 namespace {
@@ -171,8 +172,8 @@ class ChainBuildTest : public ::testing::Test {
     if (!config.ok()) {
       return std::string(config.status().message());
     }
-    ServerState state;
-    FactoryContext context{*config, state};
+    testing::TestServices services(*config);
+    FactoryContext context = services.context();
     absl::StatusOr<std::shared_ptr<const FilterChain>> chain =
         FilterChain::Build(*config, registry_, context);
     return chain.ok() ? "built" : std::string(chain.status().message());

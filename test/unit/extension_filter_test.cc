@@ -11,43 +11,31 @@ namespace {
 
 class IpAllowlistTest : public ::testing::Test {
  protected:
-  IpAllowlistTest()
-      : dispatcher_("test"),
-        client_(dispatcher_, http::ClientOptions{}),
-        callbacks_(dispatcher_, client_) {
-    RegisterExtensionFilters(registry_);
-  }
+  IpAllowlistTest() { RegisterExtensionFilters(registry_); }
 
   FilterStatus Run(absl::string_view config_yaml, absl::string_view peer_ip) {
-    absl::StatusOr<config::Node> node = config::ParseYaml(config_yaml, "test.yaml");
-    EXPECT_TRUE(node.ok());
-    FactoryContext context{config_, state_};
     const FilterFactory* factory = registry_.Find("ip_allowlist");
     EXPECT_NE(factory, nullptr);
-    absl::StatusOr<FilterFactoryFn> create = factory->CreateFilterFactory(*node, context);
-    EXPECT_TRUE(create.ok()) << create.status();
-    callbacks_.context().peer = *Address::FromIp(peer_ip, 40000);
-    return (*create)(callbacks_)->OnRequestHeaders();
+    absl::StatusOr<std::unique_ptr<Filter>> filter = harness_.Make(*factory, config_yaml);
+    EXPECT_TRUE(filter.ok()) << filter.status();
+    harness_.callbacks.context().peer = *Address::FromIp(peer_ip, 40000);
+    return (*filter)->OnRequestHeaders();
   }
 
   FilterRegistry registry_;
-  Dispatcher dispatcher_;
-  http::HttpClient client_;
-  testing::FakeFilterCallbacks callbacks_;
-  Config config_;
-  ServerState state_;
+  testing::FilterHarness harness_;
 };
 
 TEST_F(IpAllowlistTest, LetsListedNetworksThrough) {
   EXPECT_EQ(Run("{allow: [10.0.0.0/8, 127.0.0.0/8]}", "127.0.0.1"), FilterStatus::kContinue);
-  EXPECT_FALSE(callbacks_.replied);
+  EXPECT_FALSE(harness_.callbacks.replied);
 }
 
 TEST_F(IpAllowlistTest, RefusesOthersWith403) {
   EXPECT_EQ(Run("{allow: [10.0.0.0/8]}", "127.0.0.1"), FilterStatus::kStopIteration);
-  ASSERT_TRUE(callbacks_.replied);
-  EXPECT_EQ(callbacks_.reply.status, 403);
-  EXPECT_THAT(callbacks_.reply.body, ::testing::HasSubstr("access_denied"));
+  ASSERT_TRUE(harness_.callbacks.replied);
+  EXPECT_EQ(harness_.callbacks.reply.status, 403);
+  EXPECT_THAT(harness_.callbacks.reply.body, ::testing::HasSubstr("access_denied"));
 }
 
 TEST_F(IpAllowlistTest, MatchesPrefixesThatAreNotWholeBytes) {

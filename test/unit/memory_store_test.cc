@@ -110,9 +110,8 @@ TEST_F(MemoryStoreTest, TokensExpireAndRevokingAGrantRemovesItsTokens) {
   ASSERT_TRUE(Done([&](auto done) {
                 store_->PutToken(Token("r1", TokenKind::kRefresh, "g1", absl::Hours(24)), done);
               }).ok());
-  ASSERT_TRUE(Done([&](auto done) {
-                store_->PutToken(Token("a2", TokenKind::kAccess, "g2"), done);
-              }).ok());
+  ASSERT_TRUE(
+      Done([&](auto done) { store_->PutToken(Token("a2", TokenKind::kAccess, "g2"), done); }).ok());
   ASSERT_NE(GetToken("a1"), nullptr);
   EXPECT_EQ(GetToken("a1")->user, "alice");
   clock_.Advance(absl::Minutes(6));
@@ -174,9 +173,8 @@ TEST_F(MemoryStoreTest, LimitsAnswerResourceExhaustedAndSweepingFreesRoom) {
 
 TEST_F(MemoryStoreTest, AttemptCountersUseFixedWindows) {
   for (int expected = 1; expected <= 3; ++expected) {
-    EXPECT_EQ(Value<int64_t>([&](auto done) {
-                store_->CountAttempt("login:alice", absl::Minutes(1), done);
-              }),
+    EXPECT_EQ(Value<int64_t>(
+                  [&](auto done) { store_->CountAttempt("login:alice", absl::Minutes(1), done); }),
               expected);
   }
   clock_.Advance(absl::Minutes(1));
@@ -191,29 +189,27 @@ TEST_F(MemoryStoreTest, AttemptCountersUseFixedWindows) {
 
 TEST_F(MemoryStoreTest, WorkersShareOneState) {
   std::unique_ptr<Store> other = backend_->ForWorker(dispatcher_);
-  ASSERT_TRUE(Done([&](auto done) {
-                store_->PutToken(Token("a1", TokenKind::kAccess, "g1"), done);
-              }).ok());
+  ASSERT_TRUE(
+      Done([&](auto done) { store_->PutToken(Token("a1", TokenKind::kAccess, "g1"), done); }).ok());
   std::shared_ptr<const TokenRecord> seen;
-  other->GetToken("a1", [&](absl::StatusOr<std::shared_ptr<const TokenRecord>> token) {
-    seen = *token;
-  });
+  other->GetToken("a1",
+                  [&](absl::StatusOr<std::shared_ptr<const TokenRecord>> token) { seen = *token; });
   EXPECT_NE(seen, nullptr);
 }
 
 TEST_F(MemoryStoreTest, ConsentAndMetaRoundTrip) {
   Consent consent{"alice", "c1", "mcp:tools", clock_.Now()};
   ASSERT_TRUE(Done([&](auto done) { store_->PutConsent(consent, done); }).ok());
-  auto found = Value<std::optional<Consent>>(
-      [&](auto done) { store_->GetConsent("alice", "c1", done); });
+  auto found =
+      Value<std::optional<Consent>>([&](auto done) { store_->GetConsent("alice", "c1", done); });
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->scope, "mcp:tools");
-  EXPECT_FALSE(Value<std::optional<Consent>>(
-      [&](auto done) { store_->GetConsent("bob", "c1", done); }));
+  EXPECT_FALSE(
+      Value<std::optional<Consent>>([&](auto done) { store_->GetConsent("bob", "c1", done); }));
   ASSERT_TRUE(Done([&](auto done) { store_->PutMeta("upstream", "{}", done); }).ok());
-  EXPECT_EQ(*Value<std::optional<std::string>>(
-                [&](auto done) { store_->GetMeta("upstream", done); }),
-            "{}");
+  EXPECT_EQ(
+      *Value<std::optional<std::string>>([&](auto done) { store_->GetMeta("upstream", done); }),
+      "{}");
 }
 
 }  // namespace

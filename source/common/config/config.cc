@@ -47,6 +47,8 @@ void ParseUpstream(MapReader& root, UpstreamConfig& out) {
   out.client_secret = reader.String("client_secret");
   out.authorize_endpoint = reader.UrlString("authorize_endpoint");
   out.token_endpoint = reader.UrlString("token_endpoint");
+  out.revocation_endpoint = reader.UrlString("revocation_endpoint");
+  out.scopes = reader.String("scopes");
   out.ca_file = reader.String("ca_file");
   root.AddError(reader.Finish());
 }
@@ -63,6 +65,70 @@ void ParseUsers(MapReader& root, std::vector<UserConfig>& out) {
     root.AddError(reader.Finish());
     out.push_back(std::move(user));
   }
+}
+
+void ParseOAuth(MapReader& root, OAuthConfig& out) {
+  MapReader reader(root.Child("oauth"));
+  out.mcp_path = reader.String("mcp_path", out.mcp_path);
+  out.scopes = reader.StringList("scopes");
+  out.remember_consent = reader.Bool("remember_consent", out.remember_consent);
+  if (out.mcp_path.empty() || out.mcp_path.front() != '/' ||
+      out.mcp_path.find_first_of("?# ") != std::string::npos) {
+    reader.AddError(reader.Child("mcp_path").Error("must be a path such as /mcp"));
+  }
+  for (const std::string& scope : out.scopes) {
+    if (scope.empty() || scope.find_first_of(" \"\\") != std::string::npos) {
+      reader.AddError(reader.Child("scopes").Error(
+          absl::StrCat("\"", scope, "\" is not a scope token (RFC 6749 section 3.3)")));
+    }
+  }
+  root.AddError(reader.Finish());
+}
+
+void ParseTokens(MapReader& root, TokensConfig& out) {
+  MapReader reader(root.Child("tokens"));
+  const std::string format = reader.String("format", "sealed");
+  if (format != "sealed" && format != "plain") {
+    reader.AddError(reader.Child("format").Error("expected sealed or plain"));
+  }
+  out.sealed = format == "sealed";
+  out.access_ttl = reader.Duration("access_ttl", out.access_ttl);
+  out.refresh_ttl = reader.Duration("refresh_ttl", out.refresh_ttl);
+  out.code_ttl = reader.Duration("code_ttl", out.code_ttl);
+  out.flow_ttl = reader.Duration("flow_ttl", out.flow_ttl);
+  out.key_file = reader.String("key_file");
+  for (const char* key : {"access_ttl", "refresh_ttl", "code_ttl", "flow_ttl"}) {
+    if (reader.Has(key) && reader.Duration(key, absl::Seconds(1)) < absl::Seconds(1)) {
+      reader.AddError(reader.Child(key).Error("must be at least 1s"));
+    }
+  }
+  root.AddError(reader.Finish());
+}
+
+void ParseStore(MapReader& root, StoreConfig& out) {
+  MapReader reader(root.Child("store"));
+  out.type = reader.String("type", out.type);
+  if (out.type != "memory") {
+    reader.AddError(reader.Child("type").Error(
+        absl::StrCat("unknown store type \"", out.type, "\" (available: memory)")));
+  }
+  store::StoreLimits& limits = out.limits;
+  constexpr int64_t kMax = 100'000'000;
+  limits.max_clients = reader.Int("max_clients", limits.max_clients, 1, kMax);
+  limits.max_flows = reader.Int("max_flows", limits.max_flows, 1, kMax);
+  limits.max_codes = reader.Int("max_codes", limits.max_codes, 1, kMax);
+  limits.max_grants = reader.Int("max_grants", limits.max_grants, 1, kMax);
+  limits.max_tokens = reader.Int("max_tokens", limits.max_tokens, 2, kMax);
+  limits.max_counters = reader.Int("max_counters", limits.max_counters, 1, kMax);
+  limits.client_idle_ttl = reader.Duration("client_idle_ttl", limits.client_idle_ttl);
+  root.AddError(reader.Finish());
+}
+
+void ParseLogin(MapReader& root, LoginConfig& out) {
+  MapReader reader(root.Child("login"));
+  out.max_failures = static_cast<int>(reader.Int("max_failures", out.max_failures, 1, 1000));
+  out.failure_window = reader.Duration("failure_window", out.failure_window);
+  root.AddError(reader.Finish());
 }
 
 void ParseLimits(MapReader& root, LimitsConfig& out) {
@@ -191,6 +257,10 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
   ParseListener(reader, config.listener);
   ParseUpstream(reader, config.upstream);
   ParseUsers(reader, config.users);
+  ParseOAuth(reader, config.oauth);
+  ParseTokens(reader, config.tokens);
+  ParseStore(reader, config.store);
+  ParseLogin(reader, config.login);
   ParseLimits(reader, config.limits);
   ParseLog(reader, config.log_level);
   ParseFilters(reader, config.filters);
@@ -236,6 +306,16 @@ absl::Status FinalizeConfig(Config& config) {
   }
   // One canonical form, so every URL derived from it is spelt the same way.
   config.listener.public_url = std::string(absl::StripSuffix(public_url->ToString(), "/"));
+  if (config.upstream.authorize_endpoint.empty() != config.upstream.token_endpoint.empty()) {
+    return absl::InvalidArgumentError(
+        "give both upstream.authorize_endpoint and upstream.token_endpoint (or "
+        "--upstream-authorize-endpoint and --upstream-token-endpoint), or neither to discover "
+        "them");
+  }
+  if (config.users.empty()) {
+    config.users.push_back(UserConfig{"gateway_user", "gateway_pass"});
+    config.default_login = true;
+  }
   if (!config.upstream.ca_file.empty()) {
     std::ifstream ca(config.upstream.ca_file);
     if (!ca) {

@@ -15,6 +15,7 @@
 #include "source/common/http/client.h"
 #include "source/common/http/server_connection.h"
 #include "source/common/log.h"
+#include "source/common/store/store.h"
 
 namespace gateway {
 
@@ -51,12 +52,40 @@ struct UpstreamConfig {
   std::string client_secret;
   std::string authorize_endpoint;
   std::string token_endpoint;
-  std::string ca_file;  // extra trust anchors for upstream TLS
+  std::string revocation_endpoint;  // discovered when empty; optional
+  std::string scopes;               // space-separated scopes asked of the upstream
+  std::string ca_file;              // extra trust anchors for upstream TLS
 };
 
 struct UserConfig {
   std::string name;
-  std::string password;
+  std::string password;  // a crypto::HashPassword() string, or plain text (warned about)
+};
+
+// The gateway as an OAuth authorization server and protected resource.
+struct OAuthConfig {
+  std::string mcp_path = "/mcp";    // the MCP endpoint: the resource is <public_url><mcp_path>
+  std::vector<std::string> scopes;  // advertised and accepted; empty accepts any scope
+  bool remember_consent = true;     // a user approves each client once
+};
+
+struct TokensConfig {
+  bool sealed = true;  // `format: sealed` (default) or `format: plain`
+  absl::Duration access_ttl = absl::Hours(1);
+  absl::Duration refresh_ttl = absl::Hours(24 * 30);
+  absl::Duration code_ttl = absl::Seconds(60);
+  absl::Duration flow_ttl = absl::Minutes(10);
+  std::string key_file;  // empty: a key made at start-up (fine while the store forgets anyway)
+};
+
+struct StoreConfig {
+  std::string type = "memory";
+  store::StoreLimits limits;
+};
+
+struct LoginConfig {
+  int max_failures = 5;  // per user and per client address, within the window
+  absl::Duration failure_window = absl::Minutes(15);
 };
 
 struct LimitsConfig {
@@ -71,12 +100,23 @@ struct Config {
   ListenerConfig listener;
   UpstreamConfig upstream;
   std::vector<UserConfig> users;
+  OAuthConfig oauth;
+  TokensConfig tokens;
+  StoreConfig store;
+  LoginConfig login;
   LimitsConfig limits;
   log::Level log_level = log::Level::kInfo;
   std::vector<FilterEntry> filters;
+  // Set by FinalizeConfig() when no user was configured and the original tool's default login
+  // (gateway_user / gateway_pass) is in use: main() warns about it.
+  bool default_login = false;
 
   // The upstream client settings for a worker's pool.
   http::ClientOptions ClientOptions() const;
+  // <public_url><mcp_path>: the protected resource, exactly as clients send it back (RFC 8707).
+  std::string ResourceUrl() const { return listener.public_url + oauth.mcp_path; }
+  // The authorization server's issuer (RFC 8414): the public URL.
+  const std::string& Issuer() const { return listener.public_url; }
 };
 
 // Parses gateway.yaml text. `file_name` appears in error messages.

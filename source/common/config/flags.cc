@@ -110,6 +110,12 @@ const std::vector<FlagSpec>& Flags() {
               "upstream token URL, skips discovery (upstream.token_endpoint; "
               "env MCP_GATEWAY_UPSTREAM_TOKEN_ENDPOINT)",
               &CommandLine::upstream_token_endpoint),
+      {"hash-password", nullptr,
+       "read a password on standard input, print its hash for users: in gateway.yaml, exit",
+       [](CommandLine& out, absl::string_view) {
+         out.hash_password = true;
+         return absl::OkStatus();
+       }},
       {"help", nullptr, "show this help and exit",
        [](CommandLine& out, absl::string_view) {
          out.help = true;

@@ -20,6 +20,7 @@ struct CommandLine {
   bool check_config = false;
   bool help = false;
   bool version = false;
+  bool hash_password = false;
 
   std::optional<std::string> host;
   std::optional<int> port;

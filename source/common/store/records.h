@@ -66,7 +66,7 @@ struct Grant {
   std::string scope;
   std::string resource;
   std::string upstream_access_token;
-  std::string upstream_refresh_token;            // empty when the upstream issues none
+  std::string upstream_refresh_token;             // empty when the upstream issues none
   std::optional<absl::Time> upstream_expires_at;  // unset when the upstream gave no expiry
   std::string upstream_scope;
   // Set when the upstream answered insufficient_scope: refreshing cannot fix that, the client

@@ -92,8 +92,8 @@ absl::StatusOr<KeyRing> KeyRing::LoadOrCreate(const std::string& path) {
     return Create({std::move(key)});
   }
   if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the key file ", path, " is open to other users; run: chmod 600 ", path));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the key file ", path, " is open to other users; run: chmod 600 ", path));
   }
   std::ifstream file(path);
   std::ostringstream text;

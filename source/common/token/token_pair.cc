@@ -19,8 +19,7 @@ struct CipherContextDeleter {
 
 // One context per thread, reused: allocating one costs more than the cipher work on a token.
 EVP_CIPHER_CTX* ThreadCipherContext() {
-  thread_local std::unique_ptr<EVP_CIPHER_CTX, CipherContextDeleter> context(
-      EVP_CIPHER_CTX_new());
+  thread_local std::unique_ptr<EVP_CIPHER_CTX, CipherContextDeleter> context(EVP_CIPHER_CTX_new());
   return context.get();
 }
 
@@ -69,16 +68,15 @@ std::string Seal(const KeyRing& keys, absl::string_view upstream_token,
   EVP_CIPHER_CTX* context = ThreadCipherContext();
   int length = 0;
   int final_length = 0;
-  const bool ok =
-      EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nullptr, Bytes(key.secret), Bytes(nonce)) ==
-          1 &&
-      EVP_EncryptUpdate(context, nullptr, &length, Bytes(gateway_half),
-                        static_cast<int>(gateway_half.size())) == 1 &&
-      EVP_EncryptUpdate(context, ciphertext, &length, Bytes(upstream_token),
-                        static_cast<int>(upstream_token.size())) == 1 &&
-      EVP_EncryptFinal_ex(context, ciphertext + length, &final_length) == 1 &&
-      EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, kTagLength,
-                          ciphertext + upstream_token.size()) == 1;
+  const bool ok = EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nullptr, Bytes(key.secret),
+                                     Bytes(nonce)) == 1 &&
+                  EVP_EncryptUpdate(context, nullptr, &length, Bytes(gateway_half),
+                                    static_cast<int>(gateway_half.size())) == 1 &&
+                  EVP_EncryptUpdate(context, ciphertext, &length, Bytes(upstream_token),
+                                    static_cast<int>(upstream_token.size())) == 1 &&
+                  EVP_EncryptFinal_ex(context, ciphertext + length, &final_length) == 1 &&
+                  EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, kTagLength,
+                                      ciphertext + upstream_token.size()) == 1;
   if (!ok) {
     // AES-GCM with valid parameters does not fail; if OpenSSL says otherwise, no token is better
     // than a broken one.
@@ -118,8 +116,7 @@ absl::StatusOr<std::string> Unseal(const KeyRing& keys, absl::string_view sealed
       EVP_DecryptUpdate(context, reinterpret_cast<unsigned char*>(plaintext.data()), &length,
                         Bytes(ciphertext), static_cast<int>(ciphertext.size())) == 1 &&
       EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, kTagLength, tag.data()) == 1 &&
-      EVP_DecryptFinal_ex(context,
-                          reinterpret_cast<unsigned char*>(plaintext.data()) + length,
+      EVP_DecryptFinal_ex(context, reinterpret_cast<unsigned char*>(plaintext.data()) + length,
                           &final_length) == 1;
   if (!ok) {
     return invalid;

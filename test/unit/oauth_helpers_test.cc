@@ -1,0 +1,231 @@
+// The small OAuth pieces in source/common/oauth/: forms, redirect URIs, client authentication,
+// token minting, upstream token responses and discovery URLs.
+
+#include <fstream>
+
+#include "absl/strings/escaping.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "source/common/crypto.h"
+#include "source/common/json.h"
+#include "source/common/oauth/client_auth.h"
+#include "source/common/oauth/form.h"
+#include "source/common/oauth/pages.h"
+#include "source/common/oauth/redirect_uri.h"
+#include "source/common/oauth/token_issuer.h"
+#include "source/common/oauth/upstream_client.h"
+#include "source/common/token/token_pair.h"
+
+namespace gateway::oauth {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+TEST(FormTest, ParsesDecodesAndRefusesRepeats) {
+  absl::StatusOr<Form> form = Form::Parse("a=1&b=x%20y+z&empty=&flag");
+  ASSERT_TRUE(form.ok()) << form.status();
+  EXPECT_EQ(form->Get("a"), "1");
+  EXPECT_EQ(form->Get("b"), "x y z");
+  EXPECT_TRUE(form->Has("empty"));
+  EXPECT_TRUE(form->Has("flag"));
+  EXPECT_EQ(form->Get("missing"), "");
+  EXPECT_THAT(Form::Parse("state=a&state=b").status().message(), HasSubstr("\"state\""));
+  EXPECT_FALSE(Form::Parse("a=%zz").ok());
+  EXPECT_FALSE(Form::Parse("a=%4").ok());
+}
+
+TEST(FormTest, EncodesForQueriesAndBodies) {
+  EXPECT_EQ(EncodeForm({{"redirect_uri", "http://127.0.0.1:1/cb?x=1"}, {"state", "a b&c"}}),
+            "redirect_uri=http%3A%2F%2F127.0.0.1%3A1%2Fcb%3Fx%3D1&state=a%20b%26c");
+  EXPECT_EQ(AppendQuery("https://c.example/cb", {{"code", "x"}}), "https://c.example/cb?code=x");
+  EXPECT_EQ(AppendQuery("https://c.example/cb?keep=1", {{"code", "x"}}),
+            "https://c.example/cb?keep=1&code=x");
+}
+
+TEST(RedirectUriTest, AcceptsEveryRedirectUriRealClientsRegister) {
+  std::ifstream file(GATEWAY_SOURCE_DIR "/test/fixtures/real-client-registrations.json");
+  std::stringstream text;
+  text << file.rdbuf();
+  absl::StatusOr<rapidjson::Document> fixtures = json::Parse(text.str());
+  ASSERT_TRUE(fixtures.ok()) << fixtures.status();
+  int checked = 0;
+  for (const auto& client : (*fixtures)["clients"].GetArray()) {
+    std::vector<std::string> registered;
+    for (const auto& uri : client["register"]["redirect_uris"].GetArray()) {
+      registered.emplace_back(uri.GetString());
+      EXPECT_TRUE(ValidateRedirectUri(uri.GetString()).ok()) << uri.GetString();
+    }
+    for (const auto& uri : client["authorize_redirect_uris"].GetArray()) {
+      EXPECT_NE(FindRedirectUri(registered, uri.GetString()), nullptr)
+          << client["name"].GetString() << ": " << uri.GetString();
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 6);
+}
+
+TEST(RedirectUriTest, RefusesDangerousRedirectUris) {
+  for (const char* uri :
+       {"javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", "http://evil.example/cb",
+        "https://good.example/cb#frag", "https://user@good.example/cb", "/relative",
+        "http://localhost.evil.com/cb", "VBScript:x", "https:///nohost", "https://a b/"}) {
+    EXPECT_FALSE(ValidateRedirectUri(uri).ok()) << uri;
+  }
+  for (const char* uri :
+       {"https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1:1234/cb", "http://[::1]/cb",
+        "http://localhost:8787/callback", "cursor://anysphere.cursor-mcp/oauth/callback",
+        "com.example.app:/oauth2redirect"}) {
+    EXPECT_TRUE(ValidateRedirectUri(uri).ok()) << uri;
+  }
+}
+
+TEST(RedirectUriTest, MatchesExactlyExceptTheLoopbackPort) {
+  EXPECT_TRUE(RedirectUriMatches("http://127.0.0.1/", "http://127.0.0.1:49152/"));
+  EXPECT_TRUE(RedirectUriMatches("http://[::1]:1/cb", "http://[::1]:2/cb"));
+  EXPECT_FALSE(RedirectUriMatches("http://127.0.0.1/cb", "http://127.0.0.1:5/cb/"));
+  EXPECT_FALSE(RedirectUriMatches("http://127.0.0.1/cb", "http://localhost/cb"));
+  EXPECT_FALSE(RedirectUriMatches("http://127.0.0.1/cb", "http://127.0.0.1/cb?x=1"));
+  EXPECT_FALSE(RedirectUriMatches("https://a.example/cb", "https://a.example/cb/"));
+  EXPECT_FALSE(RedirectUriMatches("https://a.example/cb", "https://A.example/cb"));
+  EXPECT_FALSE(RedirectUriMatches("https://a.example:443/cb", "https://a.example:444/cb"));
+  EXPECT_FALSE(RedirectUriMatches("https://a.example/cb", "https://a.example/cb@evil.example"));
+}
+
+TEST(ClientAuthTest, ReadsBasicOrFormButNotBoth) {
+  http::HeaderMap basic;
+  basic.Add("Authorization",
+            "Basic " + absl::Base64Escape(FormEncode("id:1") + ":" + FormEncode("s3cret&")));
+  absl::StatusOr<ClientCredentials> fromBasic = ReadClientCredentials(basic, *Form::Parse(""));
+  ASSERT_TRUE(fromBasic.ok()) << fromBasic.status();
+  EXPECT_EQ(fromBasic->client_id, "id:1");
+  EXPECT_EQ(fromBasic->client_secret, "s3cret&");
+  EXPECT_TRUE(fromBasic->basic);
+  EXPECT_FALSE(ReadClientCredentials(basic, *Form::Parse("client_secret=x")).ok());
+  absl::StatusOr<ClientCredentials> fromForm =
+      ReadClientCredentials(http::HeaderMap(), *Form::Parse("client_id=c&client_secret=s"));
+  ASSERT_TRUE(fromForm.ok());
+  EXPECT_EQ(fromForm->client_secret, "s");
+  EXPECT_EQ(ReadClientCredentials(http::HeaderMap(), *Form::Parse("")).status().code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST(ClientAuthTest, ConfidentialClientsNeedTheirSecretPublicOnesNone) {
+  store::Client confidential;
+  confidential.client_id = "c";
+  confidential.secret_hash = crypto::SecretHash("right");
+  EXPECT_TRUE(Authenticates(confidential, {"c", "right", false}));
+  EXPECT_FALSE(Authenticates(confidential, {"c", "wrong", false}));
+  EXPECT_FALSE(Authenticates(confidential, {"c", "", false}));
+  EXPECT_FALSE(Authenticates(confidential, {"other", "right", false}));
+  store::Client public_client;
+  public_client.client_id = "p";
+  EXPECT_TRUE(Authenticates(public_client, {"p", "", false}));
+  EXPECT_FALSE(Authenticates(public_client, {"p", "anything", false}));
+}
+
+TEST(TokenIssuerTest, MintsSealedPairsBoundToTheirRecords) {
+  token::KeyRing keys = *token::KeyRing::Create({token::KeyRing::GenerateKey("k")});
+  store::Grant grant;
+  grant.grant_id = "g1";
+  grant.user = "alice";
+  grant.client_id = "c1";
+  grant.upstream_access_token = "gho_upstream";
+  const absl::Time now = absl::FromUnixSeconds(1'800'000'000);
+  grant.upstream_expires_at = now + absl::Minutes(10);
+  MintedTokens minted = MintTokens(grant, TokensConfig{}, keys, now);
+  EXPECT_EQ(minted.expires_in, absl::Minutes(10));  // min(1h, the upstream's 10 minutes)
+  EXPECT_THAT(minted.access_token, Not(HasSubstr("gho_upstream")));
+  std::string scratch;
+  absl::StatusOr<token::SplitPair> pair = token::DecodePair(minted.access_token, scratch);
+  ASSERT_TRUE(pair.ok());
+  EXPECT_EQ(crypto::SecretHash(pair->gateway_half), minted.access.token_hash);
+  EXPECT_EQ(*token::Unseal(keys, pair->upstream_part, pair->gateway_half), "gho_upstream");
+  EXPECT_EQ(minted.access.grant_id, "g1");
+  EXPECT_EQ(minted.access.kind, store::TokenKind::kAccess);
+  EXPECT_EQ(minted.refresh.kind, store::TokenKind::kRefresh);
+  EXPECT_EQ(minted.refresh.expires_at, now + absl::Hours(24 * 30));
+  absl::StatusOr<rapidjson::Document> body = json::Parse(TokenResponseBody(minted, "mcp"));
+  ASSERT_TRUE(body.ok());
+  EXPECT_STREQ((*body)["token_type"].GetString(), "Bearer");
+  EXPECT_EQ((*body)["expires_in"].GetInt(), 600);
+  EXPECT_STREQ((*body)["scope"].GetString(), "mcp");
+}
+
+TEST(TokenIssuerTest, PlainPairsCarryTheUpstreamTokenAndItsHash) {
+  token::KeyRing keys = *token::KeyRing::Create({token::KeyRing::GenerateKey("k")});
+  store::Grant grant;
+  grant.upstream_access_token = "gho_upstream";
+  TokensConfig config;
+  config.sealed = false;
+  MintedTokens minted = MintTokens(grant, config, keys, absl::Now());
+  std::string scratch;
+  absl::StatusOr<token::SplitPair> pair = token::DecodePair(minted.access_token, scratch);
+  ASSERT_TRUE(pair.ok());
+  EXPECT_EQ(pair->upstream_part, "gho_upstream");
+  EXPECT_EQ(minted.access.upstream_part_hash, crypto::SecretHash("gho_upstream"));
+  EXPECT_EQ(minted.expires_in, absl::Hours(1));  // no upstream expiry: the gateway's TTL
+  ASSERT_TRUE(token::DecodePair(minted.refresh_token, scratch).ok());  // no upstream refresh
+}
+
+http::FetchResponse Response(int status, std::string content_type, std::string body) {
+  http::FetchResponse response;
+  response.head.status = status;
+  if (!content_type.empty()) {
+    response.head.headers.Add("Content-Type", content_type);
+  }
+  response.body = std::move(body);
+  return response;
+}
+
+TEST(UpstreamTokenResponseTest, ReadsJsonAndGithubsFormEncoding) {
+  absl::StatusOr<UpstreamTokens> json = ParseTokenResponse(Response(
+      200, "application/json; charset=utf-8",
+      R"({"access_token":"a","refresh_token":"r","expires_in":"3600","token_type":"bearer"})"));
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_EQ(json->refresh_token, "r");
+  EXPECT_EQ(json->expires_in, absl::Hours(1));
+  absl::StatusOr<UpstreamTokens> form = ParseTokenResponse(Response(
+      200, "application/x-www-form-urlencoded",
+      "access_token=gho_16C7e42F292c6912E7710c838347Ae178B4a&scope=repo%2Cgist&token_type=bearer"));
+  ASSERT_TRUE(form.ok()) << form.status();
+  EXPECT_EQ(form->access_token, "gho_16C7e42F292c6912E7710c838347Ae178B4a");
+  EXPECT_EQ(form->scope, "repo,gist");
+  EXPECT_FALSE(form->expires_in.has_value());
+}
+
+TEST(UpstreamTokenResponseTest, TreatsGithubs200WithAnErrorAsAnError) {
+  absl::StatusOr<UpstreamTokens> tokens = ParseTokenResponse(Response(
+      200, "application/x-www-form-urlencoded",
+      "error=bad_verification_code&error_description=The+code+passed+is+incorrect+or+expired."));
+  ASSERT_FALSE(tokens.ok());
+  EXPECT_THAT(tokens.status().message(), HasSubstr("invalid_grant"));
+  EXPECT_FALSE(ParseTokenResponse(Response(500, "text/html", "<html>")).ok());
+  EXPECT_FALSE(ParseTokenResponse(Response(200, "application/json", "{}")).ok());
+}
+
+TEST(DiscoveryUrlTest, InsertsTheWellKnownSuffixBeforeThePath) {
+  EXPECT_EQ(ProtectedResourceMetadataUrl(*ParseUrl("https://api.githubcopilot.com/mcp/")),
+            "https://api.githubcopilot.com/.well-known/oauth-protected-resource/mcp");
+  EXPECT_EQ(ProtectedResourceMetadataUrl(*ParseUrl("http://127.0.0.1:3001/")),
+            "http://127.0.0.1:3001/.well-known/oauth-protected-resource");
+  EXPECT_EQ(AuthorizationServerMetadataUrl(*ParseUrl("https://github.com/login/oauth")),
+            "https://github.com/.well-known/oauth-authorization-server/login/oauth");
+  EXPECT_EQ(OpenIdConfigurationAppendedUrl(*ParseUrl("https://accounts.example/tenant/")),
+            "https://accounts.example/tenant/.well-known/openid-configuration");
+}
+
+TEST(PagesTest, EscapesEverythingAndForbidsFraming) {
+  http::LocalReply page = RenderLogin(
+      LoginPage{"flow\"", "csrf", "<script>alert(1)</script>", "x' onmouseover='y", "bad & worse"});
+  EXPECT_THAT(page.body, Not(HasSubstr("<script>alert")));
+  EXPECT_THAT(page.body, HasSubstr("&lt;script&gt;"));
+  EXPECT_THAT(page.body, HasSubstr("x&#39; onmouseover=&#39;y"));
+  EXPECT_THAT(page.body, HasSubstr("value=\"flow&quot;\""));
+  EXPECT_EQ(*page.headers.Get("X-Frame-Options"), "DENY");
+  EXPECT_THAT(*page.headers.Get("Content-Security-Policy"), HasSubstr("frame-ancestors 'none'"));
+  EXPECT_EQ(*page.headers.Get("Cache-Control"), "no-store");
+}
+
+}  // namespace
+}  // namespace gateway::oauth
