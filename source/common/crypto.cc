@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -68,6 +69,19 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
 
 std::string PkceS256Challenge(absl::string_view verifier) {
   return Base64UrlEncode(Sha256(verifier));
+}
+
+bool IsPkceString(absl::string_view text) {
+  if (text.size() < 43 || text.size() > 128) {
+    return false;
+  }
+  for (char c : text) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.' && c != '_' &&
+        c != '~') {
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string HashPassword(absl::string_view password) {

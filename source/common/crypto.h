@@ -32,6 +32,9 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 // RFC 7636 section 4.2: base64url(SHA-256(verifier)).
 std::string PkceS256Challenge(absl::string_view verifier);
+// RFC 7636 sections 4.1 and 4.2: a code verifier, and an S256 challenge, are 43 to 128
+// characters of [A-Za-z0-9-._~].
+bool IsPkceString(absl::string_view text);
 
 // Password hashing for configured users: "scrypt$N$r$p$<salt b64url>$<hash b64url>".
 std::string HashPassword(absl::string_view password);

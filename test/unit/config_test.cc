@@ -182,9 +182,11 @@ class ChainBuildTest : public ::testing::Test {
 };
 
 TEST_F(ChainBuildTest, UnknownFilterNameNamesPositionAndTheKnownOnes) {
-  EXPECT_THAT(BuildError("filters:\n  - name: health\n  - name: helth\n"),
-              HasSubstr("chain.yaml:3:11: filters[1].name: unknown filter \"helth\" "
-                        "(registered: delay, direct_response, health, ip_allowlist)"));
+  EXPECT_THAT(
+      BuildError("filters:\n  - name: health\n  - name: helth\n"),
+      HasSubstr("chain.yaml:3:11: filters[1].name: unknown filter \"helth\" "
+                "(registered: authorize, dcr, delay, direct_response, health, ip_allowlist, login, "
+                "metadata, revoke, token_exchange, upstream_callback)"));
 }
 
 TEST_F(ChainBuildTest, FactoriesReportTheirConfigErrorsWithPosition) {

@@ -1,6 +1,7 @@
 #include "source/common/oauth/pages.h"
 
 #include "absl/strings/str_cat.h"
+#include "source/common/oauth/form.h"
 
 namespace gateway::oauth {
 namespace {
@@ -133,6 +134,16 @@ http::LocalReply Redirect(const std::string& location) {
   reply.headers.Add("Cache-Control", "no-store");
   reply.headers.Add("Referrer-Policy", "no-referrer");
   return reply;
+}
+
+http::LocalReply RedirectToClient(const std::string& redirect_uri,
+                                  std::vector<std::pair<std::string, std::string>> params,
+                                  const std::string& state, const std::string& issuer) {
+  if (!state.empty()) {
+    params.emplace_back("state", state);
+  }
+  params.emplace_back("iss", issuer);
+  return Redirect(AppendQuery(redirect_uri, params));
 }
 
 }  // namespace gateway::oauth

@@ -5,6 +5,8 @@
 // and allow no script (DESIGN.md, security rules).
 
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "source/common/http/reply.h"
@@ -41,5 +43,12 @@ http::LocalReply RenderError(int status, absl::string_view title, absl::string_v
 
 // A 302 to `location` with the headers every authorization response carries.
 http::LocalReply Redirect(const std::string& location);
+
+// The authorization response (RFC 6749 section 4.1.2 and 4.1.2.1) sent to the client's
+// redirect URI: `params` (code, or error and error_description), then the client's `state` when
+// it sent one, then `iss` (RFC 9207).
+http::LocalReply RedirectToClient(const std::string& redirect_uri,
+                                  std::vector<std::pair<std::string, std::string>> params,
+                                  const std::string& state, const std::string& issuer);
 
 }  // namespace gateway::oauth

@@ -76,7 +76,9 @@ class UpstreamOAuth {
  public:
   explicit UpstreamOAuth(const Config& config);
 
-  // The setup, discovering and registering on first use (and caching it for every worker).
+  // The setup, discovering and registering on first use (and caching it for every worker). Once
+  // known, `done` runs before this returns; a caller that starts another call from `done` keeps
+  // that call's Operation apart from this one's.
   std::unique_ptr<Operation> Prepare(http::HttpClient& client, store::Store& store,
                                      UpstreamCallback<std::shared_ptr<const UpstreamSetup>> done);
 

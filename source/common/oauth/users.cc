@@ -5,7 +5,12 @@
 namespace gateway::oauth {
 
 Users::Users(const std::vector<UserConfig>& users, BlockingPool& pool)
-    : users_(users), pool_(pool), decoy_hash_(crypto::HashPassword(crypto::RandomToken())) {}
+    : users_(users), pool_(pool) {
+  // An unknown user is checked against a decoy of the kind the known ones use, so that both
+  // cost the same: a scrypt hash when any password is hashed, else a random plain text.
+  const bool any_hashed = plain_count() < static_cast<int>(users_.size());
+  decoy_hash_ = any_hashed ? crypto::HashPassword(crypto::RandomToken()) : crypto::RandomToken();
+}
 
 int Users::plain_count() const {
   int count = 0;

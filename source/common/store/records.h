@@ -31,6 +31,7 @@ struct Client {
 struct Flow {
   std::string flow_id;
   std::string client_id;
+  std::string client_name;  // shown on the login and consent screens
   std::string redirect_uri;
   std::string state;  // the client's, echoed back; never a key
   std::string code_challenge;

@@ -7,7 +7,8 @@
 //
 // Every operation reports through a callback on the worker's thread. A backend that answers from
 // memory calls it before the method returns; one that waits on the network calls it later. Code
-// that may be gone by then (a filter whose request ended) guards its callbacks with a Liveness.
+// that may be gone by then (a filter whose request ended) guards its callbacks with a Liveness
+// (source/common/liveness.h).
 //
 // Bounded: every kind of record has a size limit (ResourceExhausted past it) and an expiry after
 // which Sweep() drops it.
@@ -122,23 +123,6 @@ class StoreBackend {
   virtual ~StoreBackend() = default;
   // The store for one worker, used on `dispatcher`'s thread only.
   virtual std::unique_ptr<Store> ForWorker(Dispatcher& dispatcher) = 0;
-};
-
-// Guards callbacks against their owner's death: the owner holds a Liveness, callbacks capture
-// its token and check it before touching the owner.
-class Liveness {
- public:
-  Liveness() : alive_(std::make_shared<bool>(true)) {}
-  ~Liveness() { *alive_ = false; }
-  Liveness(const Liveness&) = delete;
-  Liveness& operator=(const Liveness&) = delete;
-
-  using Token = std::shared_ptr<const bool>;
-  Token token() const { return alive_; }
-  static bool Alive(const Token& token) { return *token; }
-
- private:
-  std::shared_ptr<bool> alive_;
 };
 
 }  // namespace gateway::store

@@ -1,0 +1,352 @@
+#include "source/filters/token_exchange.h"
+
+#include <memory>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "source/common/crypto.h"
+#include "source/common/liveness.h"
+#include "source/common/log.h"
+#include "source/common/oauth/cors.h"
+#include "source/common/oauth/form.h"
+#include "source/common/oauth/token_issuer.h"
+#include "source/common/token/token_pair.h"
+#include "source/filters/oauth_endpoint.h"
+
+namespace gateway::filters {
+namespace {
+
+// Refresh the upstream token when less than this is left of it.
+constexpr absl::Duration kUpstreamRefreshMargin = absl::Minutes(2);
+
+// Whether every scope in `requested` is in `granted` (RFC 6749 section 6: a refresh may narrow).
+bool ScopeWithin(absl::string_view requested, absl::string_view granted) {
+  std::vector<absl::string_view> have = absl::StrSplit(granted, ' ', absl::SkipEmpty());
+  for (absl::string_view scope : absl::StrSplit(requested, ' ', absl::SkipEmpty())) {
+    if (std::find(have.begin(), have.end(), scope) == have.end()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+class TokenExchangeFilter : public Filter {
+ public:
+  TokenExchangeFilter(FilterCallbacks& callbacks, const FactoryContext& context)
+      : callbacks_(callbacks), context_(context) {}
+
+  FilterStatus OnRequestHeaders() override {
+    std::optional<FilterStatus> status = PostEndpointHead(callbacks_, "/token");
+    answered_ = status.has_value();
+    return status.value_or(FilterStatus::kContinue);
+  }
+
+  FilterStatus OnRequestBody() override {
+    absl::StatusOr<oauth::Form> form = oauth::Form::Parse(callbacks_.context().body);
+    if (!form.ok()) {
+      Error(400, "invalid_request", form.status().message());
+      return FilterStatus::kStopIteration;
+    }
+    form_ = std::move(*form);
+    AuthenticateClient(callbacks_, liveness_, form_,
+                       [this](const oauth::ClientCredentials& credentials) {
+                         credentials_ = credentials;
+                         const std::string& grant_type = form_.Get("grant_type");
+                         if (grant_type == "authorization_code") {
+                           RedeemCode();
+                         } else if (grant_type == "refresh_token") {
+                           Refresh();
+                         } else if (grant_type.empty()) {
+                           Error(400, "invalid_request", "grant_type is required");
+                         } else {
+                           Error(400, "unsupported_grant_type",
+                                 absl::StrCat("grant_type \"", grant_type, "\" is not supported"));
+                         }
+                       });
+    return FilterStatus::kStopIteration;
+  }
+
+  void OnResponseHeaders(http::ResponseHead& head) override {
+    if (answered_) {
+      oauth::AddCorsHeaders(head.headers);
+      head.headers.Set("Pragma", "no-cache");
+    }
+  }
+
+  void OnDestroy(http::StreamEnd) override {
+    refresh_.reset();
+    prepare_.reset();
+  }
+
+ private:
+  void Error(int status, absl::string_view error, absl::string_view description) {
+    callbacks_.SendLocalReply(http::ErrorReply(status, error, description));
+  }
+
+  // --- authorization_code (RFC 6749 section 4.1.3, RFC 7636 section 4.6) ---
+
+  void RedeemCode() {
+    const std::string& code = form_.Get("code");
+    if (code.empty() || form_.Get("redirect_uri").empty() ||
+        form_.Get("code_verifier").empty()) {
+      Error(400, "invalid_request", "code, redirect_uri and code_verifier are required");
+      return;
+    }
+    callbacks_.store().TakeCode(
+        crypto::SecretHash(code), liveness_.Guard([this](absl::StatusOr<store::CodeTake> take) {
+          if (!take.ok()) {
+            callbacks_.SendLocalReply(http::ReplyFromStatus(take.status()));
+            return;
+          }
+          if (take->reused) {
+            // RFC 6749 section 4.1.2: a code used twice revokes what it was used for.
+            log::Warning(absl::StrCat("an authorization code of client ", credentials_.client_id,
+                                      " was used twice; revoking its grant"));
+            callbacks_.store().RevokeGrant(take->grant_id, [](absl::Status) {});
+            Error(400, "invalid_grant", "the authorization code was already used");
+            return;
+          }
+          if (!take->code.has_value()) {
+            Error(400, "invalid_grant", "the authorization code is unknown or expired");
+            return;
+          }
+          const store::Code& code = *take->code;
+          if (code.client_id != credentials_.client_id ||
+              code.redirect_uri != form_.Get("redirect_uri")) {
+            Error(400, "invalid_grant",
+                  "the authorization code was issued to another client or redirect_uri");
+            return;
+          }
+          const std::string& verifier = form_.Get("code_verifier");
+          if (!crypto::IsPkceString(verifier) ||
+              !crypto::ConstantTimeEquals(crypto::PkceS256Challenge(verifier),
+                                          code.code_challenge)) {
+            Error(400, "invalid_grant", "the code_verifier does not match the code_challenge");
+            return;
+          }
+          if (form_.Has("resource") && form_.Get("resource") != code.resource) {
+            Error(400, "invalid_target", "resource differs from the one authorized");
+            return;
+          }
+          LoadGrantAndIssue(code.grant_id);
+        }));
+  }
+
+  void LoadGrantAndIssue(const std::string& grant_id) {
+    callbacks_.store().GetGrant(
+        grant_id, liveness_.Guard([this](absl::StatusOr<std::optional<store::Grant>> grant) {
+          if (!grant.ok()) {
+            callbacks_.SendLocalReply(http::ReplyFromStatus(grant.status()));
+          } else if (!grant->has_value()) {
+            Error(400, "invalid_grant", "the authorization was revoked");
+          } else {
+            IssueNew(**grant);
+          }
+        }));
+  }
+
+  void IssueNew(const store::Grant& grant) {
+    oauth::MintedTokens minted =
+        oauth::MintTokens(grant, context_.config.tokens, context_.keys, context_.clock.Now());
+    const std::string body = oauth::TokenResponseBody(minted, grant.scope);
+    store::TokenRecord refresh = minted.refresh;
+    callbacks_.store().PutToken(
+        minted.access,
+        liveness_.Guard([this, refresh = std::move(refresh), body](absl::Status status) mutable {
+          if (!status.ok()) {
+            callbacks_.SendLocalReply(http::ReplyFromStatus(status));
+            return;
+          }
+          callbacks_.store().PutToken(std::move(refresh),
+                                      liveness_.Guard([this, body](absl::Status stored) {
+                                        if (!stored.ok()) {
+                                          callbacks_.SendLocalReply(
+                                              http::ReplyFromStatus(stored));
+                                          return;
+                                        }
+                                        SendTokens(body);
+                                      }));
+        }));
+  }
+
+  void SendTokens(const std::string& body) {
+    http::LocalReply reply;
+    reply.content_type = "application/json";
+    reply.body = body;
+    reply.headers.Add("Cache-Control", "no-store");
+    callbacks_.SendLocalReply(std::move(reply));
+  }
+
+  // --- refresh_token (RFC 6749 section 6) ---
+
+  void Refresh() {
+    const std::string& presented = form_.Get("refresh_token");
+    if (presented.empty()) {
+      Error(400, "invalid_request", "refresh_token is required");
+      return;
+    }
+    absl::StatusOr<token::SplitPair> pair = token::DecodePair(presented, scratch_);
+    if (!pair.ok()) {
+      Error(400, "invalid_grant", "the refresh token is not one this gateway issued");
+      return;
+    }
+    const std::string gateway_half(pair->gateway_half);
+    const std::string upstream_part(pair->upstream_part);
+    old_hash_ = crypto::SecretHash(gateway_half);
+    callbacks_.store().GetToken(
+        old_hash_, liveness_.Guard([this, gateway_half, upstream_part](
+                                       absl::StatusOr<std::shared_ptr<const store::TokenRecord>>
+                                           record) {
+          if (!record.ok()) {
+            callbacks_.SendLocalReply(http::ReplyFromStatus(record.status()));
+            return;
+          }
+          const store::TokenRecord* token = record->get();
+          if (token == nullptr || token->kind != store::TokenKind::kRefresh ||
+              token->client_id != credentials_.client_id || !PairHolds(*token, gateway_half,
+                                                                        upstream_part)) {
+            Error(400, "invalid_grant", "the refresh token is unknown, expired or not yours");
+            return;
+          }
+          if (!token->successor_hash.empty()) {
+            // RFC 9700 section 4.14.2: a rotated refresh token coming back means it leaked (or
+            // a response was lost); either way the grant is no longer trustworthy.
+            log::Warning(absl::StrCat("a rotated refresh token of client ",
+                                      credentials_.client_id, " was replayed; revoking"));
+            callbacks_.store().RevokeGrant(token->grant_id, [](absl::Status) {});
+            Error(400, "invalid_grant", "the refresh token was already used");
+            return;
+          }
+          if (form_.Has("scope") && !ScopeWithin(form_.Get("scope"), token->scope)) {
+            Error(400, "invalid_scope", "a refresh cannot widen the scope");
+            return;
+          }
+          callbacks_.store().GetGrant(
+              token->grant_id,
+              liveness_.Guard([this](absl::StatusOr<std::optional<store::Grant>> grant) {
+                if (!grant.ok()) {
+                  callbacks_.SendLocalReply(http::ReplyFromStatus(grant.status()));
+                } else if (!grant->has_value()) {
+                  Error(400, "invalid_grant", "the authorization was revoked");
+                } else if ((*grant)->needs_reauthorization) {
+                  Error(400, "invalid_grant",
+                        "the upstream needs more scope: authorize again");
+                } else {
+                  grant_ = std::move(**grant);
+                  RefreshUpstreamIfDue();
+                }
+              }));
+        }));
+  }
+
+  // The pair is the one issued: sealed parts open only with their own gateway half, plain parts
+  // are compared by hash.
+  bool PairHolds(const store::TokenRecord& token, const std::string& gateway_half,
+                 const std::string& upstream_part) const {
+    if (!token.upstream_part_hash.empty()) {
+      return crypto::ConstantTimeEquals(crypto::SecretHash(upstream_part),
+                                        token.upstream_part_hash);
+    }
+    return token::Unseal(context_.keys, upstream_part, gateway_half).ok();
+  }
+
+  void RefreshUpstreamIfDue() {
+    const absl::Time now = context_.clock.Now();
+    const bool due = grant_.upstream_expires_at.has_value() &&
+                     *grant_.upstream_expires_at - now < kUpstreamRefreshMargin;
+    if (!due) {
+      Rotate();
+      return;
+    }
+    if (grant_.upstream_refresh_token.empty()) {
+      if (*grant_.upstream_expires_at <= now) {
+        Error(400, "invalid_grant", "the upstream authorization expired: authorize again");
+        return;
+      }
+      Rotate();  // what is left of the upstream token is all there is
+      return;
+    }
+    prepare_ = context_.upstream.Prepare(
+        callbacks_.http_client(), callbacks_.store(),
+        liveness_.Guard(
+            [this](absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
+              if (!setup.ok()) {
+                Error(400, "invalid_grant", "the upstream cannot refresh now; authorize again");
+                return;
+              }
+              refresh_ = context_.upstream.Refresh(
+                  callbacks_.http_client(), **setup, grant_.upstream_refresh_token,
+                  liveness_.Guard([this](absl::StatusOr<oauth::UpstreamTokens> tokens) {
+                    OnUpstreamRefreshed(std::move(tokens));
+                  }));
+            }));
+  }
+
+  void OnUpstreamRefreshed(absl::StatusOr<oauth::UpstreamTokens> tokens) {
+    if (!tokens.ok()) {
+      log::Warning(absl::StrCat("the upstream refused to refresh grant of client ",
+                                credentials_.client_id, ": ", tokens.status().message()));
+      Error(400, "invalid_grant", "the upstream refused the refresh; authorize again");
+      return;
+    }
+    const absl::Time now = context_.clock.Now();
+    grant_.upstream_access_token = tokens->access_token;
+    if (!tokens->refresh_token.empty()) {
+      grant_.upstream_refresh_token = tokens->refresh_token;  // rotated upstream: keep the new one
+    }
+    grant_.upstream_expires_at = tokens->expires_in.has_value()
+                                     ? std::optional<absl::Time>(now + *tokens->expires_in)
+                                     : std::nullopt;
+    // Stored before anything else can fail: a rotated upstream refresh token is never lost.
+    callbacks_.store().UpdateGrant(grant_, liveness_.Guard([this](absl::Status status) {
+                                     if (!status.ok()) {
+                                       Error(400, "invalid_grant", "the authorization was revoked");
+                                       return;
+                                     }
+                                     Rotate();
+                                   }));
+  }
+
+  void Rotate() {
+    oauth::MintedTokens minted =
+        oauth::MintTokens(grant_, context_.config.tokens, context_.keys, context_.clock.Now());
+    const std::string scope = form_.Has("scope") ? form_.Get("scope") : grant_.scope;
+    minted.access.scope = scope;
+    minted.refresh.scope = grant_.scope;  // the refresh token keeps what was granted
+    const std::string body = oauth::TokenResponseBody(minted, scope);
+    callbacks_.store().RotateRefresh(
+        old_hash_, std::move(minted.access), std::move(minted.refresh),
+        liveness_.Guard([this, body](absl::StatusOr<store::RotateOutcome> outcome) {
+          if (!outcome.ok()) {
+            callbacks_.SendLocalReply(http::ReplyFromStatus(outcome.status()));
+          } else if (*outcome == store::RotateOutcome::kRotated) {
+            SendTokens(body);
+          } else {
+            // Another refresh with the same token won the race.
+            Error(400, "invalid_grant", "the refresh token was already used");
+          }
+        }));
+  }
+
+  FilterCallbacks& callbacks_;
+  const FactoryContext context_;
+  bool answered_ = false;
+  oauth::Form form_;
+  oauth::ClientCredentials credentials_;
+  std::string scratch_;
+  std::string old_hash_;
+  store::Grant grant_;
+  std::unique_ptr<oauth::Operation> prepare_;
+  std::unique_ptr<oauth::Operation> refresh_;
+  Liveness liveness_;
+};
+
+}  // namespace
+
+absl::StatusOr<FilterFactoryFn> TokenExchangeFactory::CreateFilterFactory(
+    const config::Node& config, FactoryContext& context) const {
+  return ContextOnlyFactory<TokenExchangeFilter>(config, context);
+}
+
+}  // namespace gateway::filters
