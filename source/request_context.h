@@ -27,6 +27,8 @@ struct RequestContext {
   std::string user;            // the gateway user the request acts for
   std::string client_id;       // the OAuth client that holds the token
   std::string upstream_token;  // the upstream half of the client's token, for upstream_forward
+  std::string token_hash;      // the store key of the gateway half (to re-check revocation)
+  std::string grant_id;        // the grant the token belongs to
 
   // Free-form values for filters that need to talk to each other (user filters included).
   // Keys are namespaced by the writing filter's name: "rate_limit.bucket".

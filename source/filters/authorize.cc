@@ -58,8 +58,8 @@ class AuthorizeFilter : public Filter {
     params_ = std::move(*form);
     const std::string& client_id = params_.Get("client_id");
     if (client_id.empty()) {
-      callbacks_.SendLocalReply(oauth::RenderError(
-          400, "Invalid authorization request", "The request names no client (client_id)."));
+      callbacks_.SendLocalReply(oauth::RenderError(400, "Invalid authorization request",
+                                                   "The request names no client (client_id)."));
       return;
     }
     callbacks_.store().GetClient(
@@ -82,21 +82,22 @@ class AuthorizeFilter : public Filter {
     std::string redirect_uri = params_.Get("redirect_uri");
     if (redirect_uri.empty()) {
       if (client.redirect_uris.size() != 1) {
-        callbacks_.SendLocalReply(oauth::RenderError(
-            400, "Invalid authorization request", "The request names no redirect_uri."));
+        callbacks_.SendLocalReply(oauth::RenderError(400, "Invalid authorization request",
+                                                     "The request names no redirect_uri."));
         return;
       }
       redirect_uri = client.redirect_uris.front();
     } else if (oauth::FindRedirectUri(client.redirect_uris, redirect_uri) == nullptr) {
-      callbacks_.SendLocalReply(oauth::RenderError(
-          400, "Invalid authorization request",
-          "The redirect_uri is not one this application registered."));
+      callbacks_.SendLocalReply(
+          oauth::RenderError(400, "Invalid authorization request",
+                             "The redirect_uri is not one this application registered."));
       return;
     }
     const std::string& state = params_.Get("state");
     auto fail = [&](absl::string_view error, absl::string_view description) {
       callbacks_.SendLocalReply(oauth::RedirectToClient(
-          redirect_uri, {{"error", std::string(error)}, {"error_description", std::string(description)}},
+          redirect_uri,
+          {{"error", std::string(error)}, {"error_description", std::string(description)}},
           state.size() <= kMaxStateBytes ? state : "", context_.config.Issuer()));
     };
     if (state.size() > kMaxStateBytes) {
@@ -144,20 +145,18 @@ class AuthorizeFilter : public Filter {
     flow.expires_at = context_.clock.Now() + context_.config.tokens.flow_ttl;
     const std::string location = absl::StrCat("/login?flow=", flow.flow_id);
     callbacks_.store().TouchClient(client.client_id);
-    callbacks_.store().PutFlow(std::move(flow),
-                               liveness_.Guard([this, location](absl::Status status) {
-                                 callbacks_.SendLocalReply(
-                                     status.ok() ? oauth::Redirect(location)
-                                                 : http::ReplyFromStatus(status));
-                               }));
+    callbacks_.store().PutFlow(
+        std::move(flow), liveness_.Guard([this, location](absl::Status status) {
+          callbacks_.SendLocalReply(status.ok() ? oauth::Redirect(location)
+                                                : http::ReplyFromStatus(status));
+        }));
   }
 
   // RFC 8707: absent means the gateway's MCP resource; present must be exactly it (a trailing
   // slash aside). Returns "" for a foreign resource.
   std::string ResolveResource(absl::string_view requested) const {
     const std::string& own = context_.config.ResourceUrl();
-    if (requested.empty() ||
-        absl::StripSuffix(requested, "/") == absl::StripSuffix(own, "/")) {
+    if (requested.empty() || absl::StripSuffix(requested, "/") == absl::StripSuffix(own, "/")) {
       return own;
     }
     return "";

@@ -81,9 +81,8 @@ class LoginFilter : public Filter {
       return;
     }
     callbacks_.store().GetFlow(
-        flow_id,
-        liveness_.Guard([this, next = std::move(next)](
-                            absl::StatusOr<std::optional<store::Flow>> flow) {
+        flow_id, liveness_.Guard([this, next = std::move(next)](
+                                     absl::StatusOr<std::optional<store::Flow>> flow) {
           if (!flow.ok()) {
             Reply(http::ReplyFromStatus(flow.status()));
           } else if (!flow->has_value() || !(*flow)->upstream_state.empty()) {
@@ -99,8 +98,7 @@ class LoginFilter : public Filter {
   void SignIn(store::Flow flow) {
     const std::string user = form_.Get("username");
     const std::string user_key = absl::StrCat("login:user:", user);
-    const std::string address_key =
-        absl::StrCat("login:address:", callbacks_.context().peer.Ip());
+    const std::string address_key = absl::StrCat("login:address:", callbacks_.context().peer.Ip());
     const absl::Duration window = context_.config.login.failure_window;
     // Attempts are counted before the check, so a guesser cannot get ahead of the limit by
     // sending many at once; a success clears the count.
@@ -186,10 +184,10 @@ class LoginFilter : public Filter {
     }
     if (form_.Get("decision") != "approve") {
       callbacks_.store().DeleteFlow(flow.flow_id);
-      Reply(oauth::RedirectToClient(flow.redirect_uri,
-                                    {{"error", "access_denied"},
-                                     {"error_description", "the user denied the request"}},
-                                    flow.state, context_.config.Issuer()));
+      Reply(oauth::RedirectToClient(
+          flow.redirect_uri,
+          {{"error", "access_denied"}, {"error_description", "the user denied the request"}},
+          flow.state, context_.config.Issuer()));
       return;
     }
     if (context_.config.oauth.remember_consent && form_.Get("remember") == "1") {
@@ -203,42 +201,44 @@ class LoginFilter : public Filter {
   void GoUpstream(store::Flow flow) {
     operation_ = context_.upstream.Prepare(
         callbacks_.http_client(), callbacks_.store(),
-        liveness_.Guard([this, flow = std::move(flow)](
-                            absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) mutable {
-          if (!setup.ok()) {
-            log::Error(absl::StrCat("cannot send the user upstream: ", setup.status().message()));
-            callbacks_.store().DeleteFlow(flow.flow_id);
-            Reply(oauth::RedirectToClient(
-                flow.redirect_uri,
-                {{"error", "temporarily_unavailable"},
-                 {"error_description", "the gateway cannot reach the upstream authorization "
-                                       "server"}},
-                flow.state, context_.config.Issuer()));
-            return;
-          }
-          const oauth::UpstreamSetup& upstream = **setup;
-          flow.upstream_state = crypto::RandomToken();
-          flow.upstream_code_verifier = crypto::RandomToken();
-          std::vector<std::pair<std::string, std::string>> params = {
-              {"response_type", "code"},
-              {"client_id", upstream.client_id},
-              {"redirect_uri", context_.upstream.redirect_uri()},
-              {"state", flow.upstream_state},
-              {"code_challenge", crypto::PkceS256Challenge(flow.upstream_code_verifier)},
-              {"code_challenge_method", "S256"}};
-          if (!upstream.scopes.empty()) {
-            params.emplace_back("scope", upstream.scopes);
-          }
-          if (!upstream.resource.empty()) {
-            params.emplace_back("resource", upstream.resource);
-          }
-          const std::string location = oauth::AppendQuery(upstream.authorize_endpoint, params);
-          callbacks_.store().PutFlow(std::move(flow),
-                                     liveness_.Guard([this, location](absl::Status status) {
-                                       Reply(status.ok() ? oauth::Redirect(location)
-                                                         : http::ReplyFromStatus(status));
-                                     }));
-        }));
+        liveness_.Guard(
+            [this, flow = std::move(flow)](
+                absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) mutable {
+              if (!setup.ok()) {
+                log::Error(
+                    absl::StrCat("cannot send the user upstream: ", setup.status().message()));
+                callbacks_.store().DeleteFlow(flow.flow_id);
+                Reply(
+                    oauth::RedirectToClient(flow.redirect_uri,
+                                            {{"error", "temporarily_unavailable"},
+                                             {"error_description",
+                                              "the gateway cannot reach the upstream authorization "
+                                              "server"}},
+                                            flow.state, context_.config.Issuer()));
+                return;
+              }
+              const oauth::UpstreamSetup& upstream = **setup;
+              flow.upstream_state = crypto::RandomToken();
+              flow.upstream_code_verifier = crypto::RandomToken();
+              std::vector<std::pair<std::string, std::string>> params = {
+                  {"response_type", "code"},
+                  {"client_id", upstream.client_id},
+                  {"redirect_uri", context_.upstream.redirect_uri()},
+                  {"state", flow.upstream_state},
+                  {"code_challenge", crypto::PkceS256Challenge(flow.upstream_code_verifier)},
+                  {"code_challenge_method", "S256"}};
+              if (!upstream.scopes.empty()) {
+                params.emplace_back("scope", upstream.scopes);
+              }
+              if (!upstream.resource.empty()) {
+                params.emplace_back("resource", upstream.resource);
+              }
+              const std::string location = oauth::AppendQuery(upstream.authorize_endpoint, params);
+              callbacks_.store().PutFlow(
+                  std::move(flow), liveness_.Guard([this, location](absl::Status status) {
+                    Reply(status.ok() ? oauth::Redirect(location) : http::ReplyFromStatus(status));
+                  }));
+            }));
   }
 
   FilterCallbacks& callbacks_;

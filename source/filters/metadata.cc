@@ -11,9 +11,9 @@ namespace gateway::filters {
 namespace {
 
 struct MetadataDocuments {
-  std::string protected_resource_path;         // /.well-known/oauth-protected-resource<mcp_path>
-  std::string protected_resource;              // the RFC 9728 document
-  std::string authorization_server;            // the RFC 8414 document
+  std::string protected_resource_path;  // /.well-known/oauth-protected-resource<mcp_path>
+  std::string protected_resource;       // the RFC 9728 document
+  std::string authorization_server;     // the RFC 8414 document
 };
 
 void StringArray(json::Writer& writer, const char* key, std::initializer_list<const char*> items) {

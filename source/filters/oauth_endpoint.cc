@@ -46,9 +46,8 @@ void AuthenticateClient(FilterCallbacks& callbacks, const Liveness& liveness,
   }
   const std::string client_id = credentials->client_id;
   callbacks.store().GetClient(
-      client_id,
-      liveness.Guard([&callbacks, credentials = *credentials, next = std::move(next)](
-                         absl::StatusOr<std::optional<store::Client>> client) {
+      client_id, liveness.Guard([&callbacks, credentials = *credentials, next = std::move(next)](
+                                    absl::StatusOr<std::optional<store::Client>> client) {
         if (!client.ok()) {
           callbacks.SendLocalReply(http::ReplyFromStatus(client.status()));
         } else if (!client->has_value() || !oauth::Authenticates(**client, credentials)) {

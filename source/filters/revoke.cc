@@ -80,50 +80,48 @@ class RevokeFilter : public Filter {
           }
           const std::string grant_id = (*token)->grant_id;
           callbacks_.store().GetGrant(
-              grant_id, liveness_.Guard([this, grant_id](
-                                            absl::StatusOr<std::optional<store::Grant>> grant) {
+              grant_id,
+              liveness_.Guard([this, grant_id](absl::StatusOr<std::optional<store::Grant>> grant) {
                 std::optional<store::Grant> held;
                 if (grant.ok()) {
                   held = std::move(*grant);
                 }
-                callbacks_.store().RevokeGrant(
-                    grant_id, liveness_.Guard([this, held](absl::Status) {
-                      log::Info(absl::StrCat("client ", credentials_.client_id,
-                                             " revoked a grant"));
-                      if (held.has_value()) {
-                        RevokeUpstream(*held);
-                      } else {
-                        Done();
-                      }
-                    }));
+                callbacks_.store().RevokeGrant(grant_id, liveness_.Guard([this,
+                                                                          held](absl::Status) {
+                  log::Info(absl::StrCat("client ", credentials_.client_id, " revoked a grant"));
+                  if (held.has_value()) {
+                    RevokeUpstream(*held);
+                  } else {
+                    Done();
+                  }
+                }));
               }));
         }));
   }
 
   // Best effort: the gateway's side is revoked already; the upstream's answer is only logged.
   void RevokeUpstream(const store::Grant& grant) {
-    const std::string token = !grant.upstream_refresh_token.empty()
-                                  ? grant.upstream_refresh_token
-                                  : grant.upstream_access_token;
+    const std::string token = !grant.upstream_refresh_token.empty() ? grant.upstream_refresh_token
+                                                                    : grant.upstream_access_token;
     const std::string hint =
         !grant.upstream_refresh_token.empty() ? "refresh_token" : "access_token";
     prepare_ = context_.upstream.Prepare(
         callbacks_.http_client(), callbacks_.store(),
-        liveness_.Guard([this, token, hint](
-                            absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
+        liveness_.Guard([this, token,
+                         hint](absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
           if (!setup.ok()) {
             Done();
             return;
           }
-          revoke_ = context_.upstream.Revoke(
-              callbacks_.http_client(), **setup, token, hint,
-              liveness_.Guard([this](absl::StatusOr<bool> revoked) {
-                if (!revoked.ok()) {
-                  log::Warning(absl::StrCat("upstream revocation failed: ",
-                                            revoked.status().message()));
-                }
-                Done();
-              }));
+          revoke_ =
+              context_.upstream.Revoke(callbacks_.http_client(), **setup, token, hint,
+                                       liveness_.Guard([this](absl::StatusOr<bool> revoked) {
+                                         if (!revoked.ok()) {
+                                           log::Warning(absl::StrCat("upstream revocation failed: ",
+                                                                     revoked.status().message()));
+                                         }
+                                         Done();
+                                       }));
         }));
   }
 

@@ -88,8 +88,7 @@ class TokenExchangeFilter : public Filter {
 
   void RedeemCode() {
     const std::string& code = form_.Get("code");
-    if (code.empty() || form_.Get("redirect_uri").empty() ||
-        form_.Get("code_verifier").empty()) {
+    if (code.empty() || form_.Get("redirect_uri").empty() || form_.Get("code_verifier").empty()) {
       Error(400, "invalid_request", "code, redirect_uri and code_verifier are required");
       return;
     }
@@ -151,23 +150,21 @@ class TokenExchangeFilter : public Filter {
         oauth::MintTokens(grant, context_.config.tokens, context_.keys, context_.clock.Now());
     const std::string body = oauth::TokenResponseBody(minted, grant.scope);
     store::TokenRecord refresh = minted.refresh;
-    callbacks_.store().PutToken(
-        minted.access,
-        liveness_.Guard([this, refresh = std::move(refresh), body](absl::Status status) mutable {
-          if (!status.ok()) {
-            callbacks_.SendLocalReply(http::ReplyFromStatus(status));
-            return;
-          }
-          callbacks_.store().PutToken(std::move(refresh),
-                                      liveness_.Guard([this, body](absl::Status stored) {
-                                        if (!stored.ok()) {
-                                          callbacks_.SendLocalReply(
-                                              http::ReplyFromStatus(stored));
-                                          return;
-                                        }
-                                        SendTokens(body);
-                                      }));
-        }));
+    callbacks_.store().PutToken(minted.access, liveness_.Guard([this, refresh = std::move(refresh),
+                                                                body](absl::Status status) mutable {
+      if (!status.ok()) {
+        callbacks_.SendLocalReply(http::ReplyFromStatus(status));
+        return;
+      }
+      callbacks_.store().PutToken(std::move(refresh),
+                                  liveness_.Guard([this, body](absl::Status stored) {
+                                    if (!stored.ok()) {
+                                      callbacks_.SendLocalReply(http::ReplyFromStatus(stored));
+                                      return;
+                                    }
+                                    SendTokens(body);
+                                  }));
+    }));
   }
 
   void SendTokens(const std::string& body) {
@@ -195,25 +192,25 @@ class TokenExchangeFilter : public Filter {
     const std::string upstream_part(pair->upstream_part);
     old_hash_ = crypto::SecretHash(gateway_half);
     callbacks_.store().GetToken(
-        old_hash_, liveness_.Guard([this, gateway_half, upstream_part](
-                                       absl::StatusOr<std::shared_ptr<const store::TokenRecord>>
-                                           record) {
+        old_hash_,
+        liveness_.Guard([this, gateway_half, upstream_part](
+                            absl::StatusOr<std::shared_ptr<const store::TokenRecord>> record) {
           if (!record.ok()) {
             callbacks_.SendLocalReply(http::ReplyFromStatus(record.status()));
             return;
           }
           const store::TokenRecord* token = record->get();
           if (token == nullptr || token->kind != store::TokenKind::kRefresh ||
-              token->client_id != credentials_.client_id || !PairHolds(*token, gateway_half,
-                                                                        upstream_part)) {
+              token->client_id != credentials_.client_id ||
+              !PairHolds(*token, gateway_half, upstream_part)) {
             Error(400, "invalid_grant", "the refresh token is unknown, expired or not yours");
             return;
           }
           if (!token->successor_hash.empty()) {
             // RFC 9700 section 4.14.2: a rotated refresh token coming back means it leaked (or
             // a response was lost); either way the grant is no longer trustworthy.
-            log::Warning(absl::StrCat("a rotated refresh token of client ",
-                                      credentials_.client_id, " was replayed; revoking"));
+            log::Warning(absl::StrCat("a rotated refresh token of client ", credentials_.client_id,
+                                      " was replayed; revoking"));
             callbacks_.store().RevokeGrant(token->grant_id, [](absl::Status) {});
             Error(400, "invalid_grant", "the refresh token was already used");
             return;
@@ -230,8 +227,7 @@ class TokenExchangeFilter : public Filter {
                 } else if (!grant->has_value()) {
                   Error(400, "invalid_grant", "the authorization was revoked");
                 } else if ((*grant)->needs_reauthorization) {
-                  Error(400, "invalid_grant",
-                        "the upstream needs more scope: authorize again");
+                  Error(400, "invalid_grant", "the upstream needs more scope: authorize again");
                 } else {
                   grant_ = std::move(**grant);
                   RefreshUpstreamIfDue();
@@ -269,18 +265,17 @@ class TokenExchangeFilter : public Filter {
     }
     prepare_ = context_.upstream.Prepare(
         callbacks_.http_client(), callbacks_.store(),
-        liveness_.Guard(
-            [this](absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
-              if (!setup.ok()) {
-                Error(400, "invalid_grant", "the upstream cannot refresh now; authorize again");
-                return;
-              }
-              refresh_ = context_.upstream.Refresh(
-                  callbacks_.http_client(), **setup, grant_.upstream_refresh_token,
-                  liveness_.Guard([this](absl::StatusOr<oauth::UpstreamTokens> tokens) {
-                    OnUpstreamRefreshed(std::move(tokens));
-                  }));
-            }));
+        liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
+          if (!setup.ok()) {
+            Error(400, "invalid_grant", "the upstream cannot refresh now; authorize again");
+            return;
+          }
+          refresh_ = context_.upstream.Refresh(
+              callbacks_.http_client(), **setup, grant_.upstream_refresh_token,
+              liveness_.Guard([this](absl::StatusOr<oauth::UpstreamTokens> tokens) {
+                OnUpstreamRefreshed(std::move(tokens));
+              }));
+        }));
   }
 
   void OnUpstreamRefreshed(absl::StatusOr<oauth::UpstreamTokens> tokens) {
@@ -300,12 +295,12 @@ class TokenExchangeFilter : public Filter {
                                      : std::nullopt;
     // Stored before anything else can fail: a rotated upstream refresh token is never lost.
     callbacks_.store().UpdateGrant(grant_, liveness_.Guard([this](absl::Status status) {
-                                     if (!status.ok()) {
-                                       Error(400, "invalid_grant", "the authorization was revoked");
-                                       return;
-                                     }
-                                     Rotate();
-                                   }));
+      if (!status.ok()) {
+        Error(400, "invalid_grant", "the authorization was revoked");
+        return;
+      }
+      Rotate();
+    }));
   }
 
   void Rotate() {

@@ -90,22 +90,21 @@ class UpstreamCallbackFilter : public Filter {
     }
     prepare_ = context_.upstream.Prepare(
         callbacks_.http_client(), callbacks_.store(),
-        liveness_.Guard(
-            [this](absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
-              if (!setup.ok()) {
-                log::Error(absl::StrCat("upstream unavailable: ", setup.status().message()));
-                FailToClient("temporarily_unavailable",
-                             "the gateway cannot reach the upstream authorization server");
-                return;
-              }
-              setup_ = *setup;
-              exchange_ = context_.upstream.ExchangeCode(
-                  callbacks_.http_client(), *setup_, query_.Get("code"),
-                  flow_.upstream_code_verifier, context_.upstream.redirect_uri(),
-                  liveness_.Guard([this](absl::StatusOr<oauth::UpstreamTokens> tokens) {
-                    OnUpstreamTokens(std::move(tokens));
-                  }));
-            }));
+        liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
+          if (!setup.ok()) {
+            log::Error(absl::StrCat("upstream unavailable: ", setup.status().message()));
+            FailToClient("temporarily_unavailable",
+                         "the gateway cannot reach the upstream authorization server");
+            return;
+          }
+          setup_ = *setup;
+          exchange_ = context_.upstream.ExchangeCode(
+              callbacks_.http_client(), *setup_, query_.Get("code"), flow_.upstream_code_verifier,
+              context_.upstream.redirect_uri(),
+              liveness_.Guard([this](absl::StatusOr<oauth::UpstreamTokens> tokens) {
+                OnUpstreamTokens(std::move(tokens));
+              }));
+        }));
   }
 
   void OnUpstreamTokens(absl::StatusOr<oauth::UpstreamTokens> tokens) {
@@ -149,17 +148,16 @@ class UpstreamCallbackFilter : public Filter {
             FailToClient("temporarily_unavailable", status.message());
             return;
           }
-          callbacks_.store().PutCode(
-              std::move(code), liveness_.Guard([this, code_value](absl::Status stored) {
-                if (!stored.ok()) {
-                  FailToClient("temporarily_unavailable", stored.message());
-                  return;
-                }
-                log::Info(absl::StrCat("user ", flow_.user, " authorized client ",
-                                       flow_.client_id));
-                Reply(oauth::RedirectToClient(flow_.redirect_uri, {{"code", code_value}},
-                                              flow_.state, context_.config.Issuer()));
-              }));
+          callbacks_.store().PutCode(std::move(code), liveness_.Guard([this, code_value](
+                                                                          absl::Status stored) {
+            if (!stored.ok()) {
+              FailToClient("temporarily_unavailable", stored.message());
+              return;
+            }
+            log::Info(absl::StrCat("user ", flow_.user, " authorized client ", flow_.client_id));
+            Reply(oauth::RedirectToClient(flow_.redirect_uri, {{"code", code_value}}, flow_.state,
+                                          context_.config.Issuer()));
+          }));
         }));
   }
 

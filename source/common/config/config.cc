@@ -24,6 +24,23 @@ listener:
 filters:
   - name: health
     match: {path: /healthz, methods: [GET, HEAD]}
+  - name: metadata
+    match: {prefix: /.well-known/}
+  - name: dcr
+    match: {path: /register}
+  - name: authorize
+    match: {path: /authorize}
+  - name: login
+  - name: upstream_callback
+    match: {path: /upstream/callback}
+  - name: token_exchange
+    match: {path: /token}
+  - name: revoke
+    match: {path: /revoke}
+  - name: bearer_split
+    match: {prefix: /mcp}
+  - name: upstream_forward
+    match: {prefix: /mcp}
 )yaml";
 
 void ParseListener(MapReader& root, ListenerConfig& out) {

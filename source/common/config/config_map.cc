@@ -124,10 +124,18 @@ absl::StatusOr<std::string> ExpandEnvironment(absl::string_view text) {
 
 absl::StatusOr<absl::Duration> ParseDurationText(absl::string_view text) {
   absl::Duration duration;
-  if (!absl::ParseDuration(absl::StripAsciiWhitespace(text), &duration) ||
-      duration < absl::ZeroDuration() || duration == absl::InfiniteDuration()) {
+  const absl::string_view trimmed = absl::StripAsciiWhitespace(text);
+  int64_t days = 0;
+  // absl::ParseDuration stops at hours; token lifetimes are naturally said in days.
+  if (absl::EndsWith(trimmed, "d") &&
+      absl::SimpleAtoi(trimmed.substr(0, trimmed.size() - 1), &days) && days >= 0 &&
+      days <= 36500) {
+    return absl::Hours(24 * days);
+  }
+  if (!absl::ParseDuration(trimmed, &duration) || duration < absl::ZeroDuration() ||
+      duration == absl::InfiniteDuration()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("expected a duration such as 250ms, 10s, 5m or 1h, got \"", text, "\""));
+        absl::StrCat("expected a duration such as 250ms, 10s, 5m, 1h or 30d, got \"", text, "\""));
   }
   return duration;
 }

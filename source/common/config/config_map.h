@@ -54,7 +54,7 @@ absl::StatusOr<Node> ParseYaml(absl::string_view text, absl::string_view file_na
 // Expands ${NAME}, ${NAME:-default} and $$ in `text` from the process environment.
 absl::StatusOr<std::string> ExpandEnvironment(absl::string_view text);
 
-// "250ms", "10s", "5m", "1h" (Go-style, as absl::ParseDuration).
+// "250ms", "10s", "5m", "1h" (Go-style, as absl::ParseDuration), and "30d".
 absl::StatusOr<absl::Duration> ParseDurationText(absl::string_view text);
 // 4096, "64KiB", "1MiB", "2GiB".
 absl::StatusOr<uint64_t> ParseBytesText(absl::string_view text);

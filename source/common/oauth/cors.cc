@@ -21,8 +21,8 @@ http::LocalReply CorsPreflight(absl::string_view methods) {
 }
 
 http::LocalReply MethodNotAllowed(absl::string_view methods) {
-  http::LocalReply reply = http::ErrorReply(
-      405, "invalid_request", absl::StrCat("this endpoint takes ", methods));
+  http::LocalReply reply =
+      http::ErrorReply(405, "invalid_request", absl::StrCat("this endpoint takes ", methods));
   reply.headers.Add("Allow", absl::StrCat(methods, ", OPTIONS"));
   return reply;
 }

@@ -14,9 +14,9 @@ constexpr size_t kMaxStringBytes = 2048;
 
 // The metadata fields the gateway keeps and echoes (RFC 7591 section 2, plus OpenID's
 // application_type, which native clients send). Others are ignored, as section 2 allows.
-constexpr const char* kStringFields[] = {
-    "client_name", "client_uri",      "logo_uri",         "scope",           "tos_uri",
-    "policy_uri",  "software_id",     "software_version", "application_type"};
+constexpr const char* kStringFields[] = {"client_name", "client_uri",       "logo_uri",
+                                         "scope",       "tos_uri",          "policy_uri",
+                                         "software_id", "software_version", "application_type"};
 
 absl::Status Invalid(std::string* code, absl::string_view which, std::string message) {
   *code = std::string(which);
@@ -107,8 +107,8 @@ absl::StatusOr<ParsedRegistration> ParseRegistration(absl::string_view body,
 
   std::vector<std::string> grant_types;
   std::vector<std::string> response_types;
-  if (absl::Status status = StringList(*document, "grant_types", {"authorization_code"},
-                                       grant_types, error_code);
+  if (absl::Status status =
+          StringList(*document, "grant_types", {"authorization_code"}, grant_types, error_code);
       !status.ok()) {
     return status;
   }

@@ -461,7 +461,8 @@ class SetupDiscovery : public Operation {
     if (!response.ok()) {
       return response.status();
     }
-    if (response->head.status != 200) {
+    // 200 for metadata; 201 for a registration (RFC 7591 section 3.2.1).
+    if (response->head.status != 200 && response->head.status != 201) {
       return absl::NotFoundError(absl::StrCat("HTTP ", response->head.status));
     }
     absl::StatusOr<rapidjson::Document> document = json::Parse(response->body);

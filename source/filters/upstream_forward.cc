@@ -1,0 +1,390 @@
+#include "source/filters/upstream_forward.h"
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "source/common/liveness.h"
+#include "source/common/log.h"
+#include "source/common/mcp_sessions.h"
+#include "source/common/url.h"
+#include "source/filters/bearer_split.h"
+
+namespace gateway::filters {
+namespace {
+
+constexpr char kAllowedMethods[] = "GET, POST, DELETE";
+
+// Headers that pass from the client to the upstream, and back (DESIGN.md, proxying). Everything
+// else stays behind, hop-by-hop headers (Connection and what it names, Keep-Alive, TE, Upgrade,
+// Proxy-*, Transfer-Encoding) among them.
+constexpr const char* kRequestHeaders[] = {"content-type",         "accept",
+                                           "mcp-session-id",       "mcp-protocol-version",
+                                           "last-event-id",        "mcp-method",
+                                           "mcp-name",             "cache-control",
+                                           "content-length",       "user-agent"};
+constexpr const char* kResponseHeaders[] = {"content-type",   "cache-control",
+                                            "mcp-session-id", "mcp-protocol-version",
+                                            "location",       "content-length",
+                                            "retry-after"};
+
+struct ForwardConfig {
+  Url upstream;
+  std::string mcp_path;
+  std::string public_origin;   // scheme://host[:port] of the public URL
+  std::string public_scheme;   // for X-Forwarded-Proto
+  std::vector<std::string> pass_headers;  // lower case
+  std::vector<std::string> allowed_origins;
+  absl::Duration response_timeout = absl::Seconds(60);
+  absl::Duration revocation_check = absl::Seconds(30);
+  std::shared_ptr<McpSessions> sessions;
+};
+
+template <size_t N>
+void CopyHeaders(const http::HeaderMap& from, http::HeaderMap& to, const char* const (&names)[N],
+                 const std::vector<std::string>& extra) {
+  for (const auto& [name, value] : from) {
+    const std::string lower = absl::AsciiStrToLower(name);
+    bool pass = std::find(extra.begin(), extra.end(), lower) != extra.end();
+    for (const char* allowed : names) {
+      pass = pass || lower == allowed;
+    }
+    if (pass) {
+      to.Add(name, value);
+    }
+  }
+}
+
+// The `scope` attribute of a Bearer challenge (RFC 6750 section 3), or "".
+std::string ChallengeScope(absl::string_view challenge) {
+  const size_t at = challenge.find("scope=\"");
+  if (at == absl::string_view::npos || (at > 0 && challenge[at - 1] != ' ' &&
+                                        challenge[at - 1] != ',')) {
+    return "";
+  }
+  const size_t start = at + 7;
+  const size_t end = challenge.find('"', start);
+  if (end == absl::string_view::npos) {
+    return "";
+  }
+  std::string scope(challenge.substr(start, end - start));
+  // Only scope-token characters (RFC 6749 section 3.3) go into the gateway's own header.
+  for (char c : scope) {
+    if (c != ' ' && (c < 0x21 || c > 0x7e || c == '"' || c == '\\')) {
+      return "";
+    }
+  }
+  return scope;
+}
+
+class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
+ public:
+  UpstreamForwardFilter(FilterCallbacks& callbacks, const FactoryContext& context,
+                        std::shared_ptr<const ForwardConfig> config)
+      : callbacks_(callbacks), context_(context), config_(std::move(config)) {}
+
+  FilterStatus OnRequestHeaders() override {
+    const http::RequestHead& request = callbacks_.context().request;
+    const std::string* origin = request.headers.Get("origin");
+    if (origin != nullptr && !OriginAllowed(*origin)) {
+      // MCP transport, security: refuse foreign origins (DNS rebinding).
+      callbacks_.SendLocalReply(
+          http::ErrorReply(403, "access_denied", "requests from this origin are not allowed"));
+      return FilterStatus::kStopIteration;
+    }
+    if (origin != nullptr) {
+      cors_origin_ = *origin;
+    }
+    if (request.method == "OPTIONS") {
+      http::LocalReply reply;
+      reply.status = 204;
+      reply.headers.Add("Access-Control-Allow-Methods", kAllowedMethods);
+      reply.headers.Add("Access-Control-Allow-Headers",
+                        "Authorization, Content-Type, Accept, Mcp-Session-Id, "
+                        "Mcp-Protocol-Version, Last-Event-ID, Mcp-Method, Mcp-Name");
+      reply.headers.Add("Access-Control-Max-Age", "86400");
+      callbacks_.SendLocalReply(std::move(reply));
+      return FilterStatus::kStopIteration;
+    }
+    if (request.method != "POST" && request.method != "GET" && request.method != "DELETE") {
+      http::LocalReply reply = http::ErrorReply(405, "invalid_request",
+                                                "the MCP endpoint takes GET, POST and DELETE");
+      reply.headers.Add("Allow", kAllowedMethods);
+      callbacks_.SendLocalReply(std::move(reply));
+      return FilterStatus::kStopIteration;
+    }
+    RequestContext& context = callbacks_.context();
+    if (context.upstream_token.empty()) {
+      // Only bearer_split puts a token here: without it in front, nothing is forwarded.
+      callbacks_.SendLocalReply(http::ErrorReply(
+          500, "server_error", "upstream_forward needs bearer_split before it in the chain"));
+      return FilterStatus::kStopIteration;
+    }
+    const std::string* session = request.headers.Get("mcp-session-id");
+    if (session != nullptr) {
+      std::optional<std::string> owner =
+          config_->sessions->Owner(*session, context_.clock.Now());
+      if (owner.has_value() && *owner != context.user) {
+        callbacks_.SendLocalReply(
+            http::ErrorReply(404, "not_found", "no such MCP session for this user"));
+        return FilterStatus::kStopIteration;
+      }
+    }
+    Start();
+    return FilterStatus::kStopIteration;
+  }
+
+  void OnRequestData(absl::string_view data, bool end_stream) override {
+    if (upstream_ != nullptr && request_has_body_) {
+      upstream_->SendData(data, end_stream);
+    }
+  }
+
+  void OnDownstreamWatermark(bool above) override {
+    // A slow client: stop reading the upstream rather than buffer for it.
+    if (upstream_ != nullptr) {
+      upstream_->ReadDisable(above);
+    }
+  }
+
+  void OnResponseHeaders(http::ResponseHead& head) override {
+    if (!cors_origin_.empty()) {
+      head.headers.Set("Access-Control-Allow-Origin", cors_origin_);
+      head.headers.Set("Access-Control-Expose-Headers", "Mcp-Session-Id, WWW-Authenticate");
+      head.headers.Set("Vary", "Origin");
+    }
+  }
+
+  void OnDestroy(http::StreamEnd) override {
+    // The client is gone or the response is complete: an upstream request still open is
+    // cancelled, which closes its connection.
+    timer_.reset();
+    upstream_.reset();
+  }
+
+  // http::UpstreamCallbacks
+  void OnResponseHeaders(http::ResponseHead&& head, bool end_stream) override {
+    timer_->Disable();
+    headers_seen_ = true;
+    const RequestContext& context = callbacks_.context();
+    if (head.status == 401) {
+      // The upstream token is no good (expired, revoked upstream): the client must refresh or
+      // re-authorize through the gateway, so it gets the gateway's challenge.
+      upstream_.reset();
+      http::LocalReply reply = http::ErrorReply(401, "invalid_token",
+                                                "the upstream no longer accepts this token");
+      reply.headers.Add("WWW-Authenticate",
+                        BearerChallenge(context_.config, "invalid_token",
+                                        "the upstream no longer accepts this token"));
+      callbacks_.SendLocalReply(std::move(reply));
+      return;
+    }
+    if (head.status == 403) {
+      const std::string* challenge = head.headers.Get("www-authenticate");
+      if (challenge != nullptr && absl::StrContains(*challenge, "insufficient_scope")) {
+        InsufficientScope(ChallengeScope(*challenge));
+        return;
+      }
+    }
+    http::ResponseHead response;
+    response.status = head.status;
+    CopyHeaders(head.headers, response.headers, kResponseHeaders, config_->pass_headers);
+    const std::string* session = head.headers.Get("mcp-session-id");
+    if (session != nullptr && head.status / 100 == 2) {
+      config_->sessions->Bind(*session, context.user, context_.clock.Now());
+    }
+    if (context.request.method == "DELETE" && head.status / 100 == 2) {
+      if (const std::string* ended = context.request.headers.Get("mcp-session-id")) {
+        config_->sessions->Forget(*ended);
+      }
+    }
+    const std::string* type = head.headers.Get("content-type");
+    if (!end_stream && type != nullptr && absl::StartsWith(*type, "text/event-stream")) {
+      // A long-lived stream: keep checking that its grant still stands.
+      timer_->Enable(config_->revocation_check);
+      streaming_ = true;
+    }
+    callbacks_.EncodeHeaders(std::move(response), end_stream);
+  }
+
+  void OnResponseData(absl::string_view data, bool end_stream) override {
+    callbacks_.EncodeData(data, end_stream);
+  }
+
+  void OnError(const absl::Status& status) override {
+    upstream_.reset();
+    log::Warning(absl::StrCat("request ", callbacks_.context().request_id,
+                              ": upstream failed: ", status.message()));
+    if (headers_seen_) {
+      callbacks_.ResetStream();  // mid-stream: all the client can be told is the cut
+      return;
+    }
+    const bool timeout = status.code() == absl::StatusCode::kDeadlineExceeded;
+    callbacks_.SendLocalReply(http::ErrorReply(
+        timeout ? 504 : 502, timeout ? "upstream_timeout" : "bad_gateway",
+        timeout ? "the upstream MCP server did not answer in time"
+                : "the upstream MCP server cannot be reached"));
+  }
+
+  void OnRequestWatermark(bool above) override {
+    // A slow upstream: stop reading the client's body.
+    callbacks_.ReadDisable(above);
+  }
+
+ private:
+  bool OriginAllowed(const std::string& origin) const {
+    if (origin == config_->public_origin) {
+      return true;
+    }
+    for (const std::string& allowed : config_->allowed_origins) {
+      if (allowed == "*" || allowed == origin) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void Start() {
+    const RequestContext& context = callbacks_.context();
+    const http::RequestHead& request = context.request;
+    http::RequestHead head;
+    head.method = request.method;
+    // The MCP endpoint maps to the upstream URL; a sub-path of it, to the same sub-path there.
+    absl::string_view suffix = absl::string_view(request.path).substr(
+        std::min(request.path.size(), config_->mcp_path.size()));
+    std::string path = config_->upstream.path;
+    if (!suffix.empty() && !path.empty() && path.back() == '/' && suffix.front() == '/') {
+      suffix.remove_prefix(1);
+    }
+    path.append(suffix.data(), suffix.size());
+    std::string query = config_->upstream.query;
+    if (!request.query.empty()) {
+      query = query.empty() ? request.query : absl::StrCat(query, "&", request.query);
+    }
+    head.target = query.empty() ? path : absl::StrCat(path, "?", query);
+    CopyHeaders(request.headers, head.headers, kRequestHeaders, config_->pass_headers);
+    head.headers.Set("Host", config_->upstream.Authority());
+    head.headers.Set("Authorization", absl::StrCat("Bearer ", context.upstream_token));
+    head.headers.Set("X-Forwarded-For", context.peer.Ip());
+    head.headers.Set("X-Forwarded-Proto", config_->public_scheme);
+    if (const std::string* host = request.headers.Get("host")) {
+      head.headers.Set("X-Forwarded-Host", *host);
+    }
+    const std::string* length = request.headers.Get("content-length");
+    request_has_body_ = request.headers.Has("transfer-encoding") ||
+                        (length != nullptr && *length != "0");
+
+    timer_ = callbacks_.dispatcher().CreateTimer(liveness_.Guard([this] { OnTimer(); }));
+    timer_->Enable(config_->response_timeout);
+    upstream_ = callbacks_.http_client().Send(config_->upstream, std::move(head),
+                                              /*end_stream=*/!request_has_body_, *this);
+    if (request_has_body_) {
+      callbacks_.StreamRequestBody();
+    }
+  }
+
+  void OnTimer() {
+    if (!streaming_) {
+      upstream_.reset();
+      callbacks_.SendLocalReply(http::ErrorReply(
+          504, "upstream_timeout", "the upstream MCP server did not answer in time"));
+      return;
+    }
+    // An open stream: is its grant still there?
+    callbacks_.store().GetToken(
+        callbacks_.context().token_hash,
+        liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> token) {
+          if (token.ok() && *token == nullptr) {
+            log::Info(absl::StrCat("request ", callbacks_.context().request_id,
+                                   ": closing a stream whose token was revoked or expired"));
+            callbacks_.ResetStream();
+            return;
+          }
+          timer_->Enable(config_->revocation_check);
+        }));
+  }
+
+  void InsufficientScope(const std::string& scope) {
+    upstream_.reset();
+    // Refreshing cannot add scope: the grant must be authorized again (DESIGN.md).
+    const std::string grant_id = callbacks_.context().grant_id;
+    callbacks_.store().GetGrant(
+        grant_id, [&store = callbacks_.store()](absl::StatusOr<std::optional<store::Grant>> grant) {
+          if (grant.ok() && grant->has_value()) {
+            store::Grant marked = **grant;
+            marked.needs_reauthorization = true;
+            store.UpdateGrant(std::move(marked), [](absl::Status) {});
+          }
+        });
+    std::string challenge =
+        absl::StrCat("Bearer error=\"insufficient_scope\"",
+                     scope.empty() ? "" : absl::StrCat(", scope=\"", scope, "\""),
+                     ", resource_metadata=\"", context_.config.listener.public_url,
+                     "/.well-known/oauth-protected-resource", context_.config.oauth.mcp_path,
+                     "\"");
+    http::LocalReply reply =
+        http::ErrorReply(403, "insufficient_scope", "the upstream needs more scope");
+    reply.headers.Add("WWW-Authenticate", challenge);
+    callbacks_.SendLocalReply(std::move(reply));
+  }
+
+  FilterCallbacks& callbacks_;
+  const FactoryContext context_;
+  std::shared_ptr<const ForwardConfig> config_;
+  std::unique_ptr<http::UpstreamRequest> upstream_;
+  std::unique_ptr<Timer> timer_;
+  std::string cors_origin_;
+  bool request_has_body_ = false;
+  bool streaming_ = false;
+  bool headers_seen_ = false;
+  Liveness liveness_;
+};
+
+}  // namespace
+
+absl::StatusOr<FilterFactoryFn> UpstreamForwardFactory::CreateFilterFactory(
+    const config::Node& config, FactoryContext& context) const {
+  config::MapReader reader(config);
+  auto parsed = std::make_shared<ForwardConfig>();
+  parsed->response_timeout = reader.Duration("response_timeout", parsed->response_timeout);
+  parsed->revocation_check = reader.Duration("revocation_check", parsed->revocation_check);
+  parsed->allowed_origins = reader.StringList("allowed_origins");
+  for (const std::string& name : reader.StringList("pass_headers")) {
+    const std::string lower = absl::AsciiStrToLower(name);
+    if (!http::IsValidHeaderName(name) || lower == "authorization" || lower == "host" ||
+        lower == "cookie" || lower == "transfer-encoding" || lower == "connection") {
+      reader.AddError(reader.Child("pass_headers")
+                          .Error(absl::StrCat("\"", name, "\" cannot be passed through")));
+    }
+    parsed->pass_headers.push_back(lower);
+  }
+  for (const char* key : {"response_timeout", "revocation_check"}) {
+    if (reader.Has(key) && reader.Duration(key, absl::Seconds(1)) < absl::Milliseconds(100)) {
+      reader.AddError(reader.Child(key).Error("must be at least 100ms"));
+    }
+  }
+  if (absl::Status status = reader.Finish(); !status.ok()) {
+    return status;
+  }
+  absl::StatusOr<Url> upstream = ParseUrl(context.config.upstream.rs);
+  absl::StatusOr<Url> public_url = ParseUrl(context.config.listener.public_url);
+  if (!upstream.ok() || !public_url.ok()) {
+    return absl::InvalidArgumentError("upstream.rs and listener.public_url must be URLs");
+  }
+  parsed->upstream = *upstream;
+  parsed->mcp_path = context.config.oauth.mcp_path;
+  parsed->public_origin = public_url->Origin();
+  parsed->public_scheme = public_url->scheme;
+  parsed->sessions = std::make_shared<McpSessions>();
+  std::shared_ptr<const ForwardConfig> shared = std::move(parsed);
+  return [context, shared](FilterCallbacks& callbacks) -> std::unique_ptr<Filter> {
+    return std::make_unique<UpstreamForwardFilter>(callbacks, context, shared);
+  };
+}
+
+}  // namespace gateway::filters
