@@ -74,12 +74,11 @@ class BearerSplitFilter : public Filter {
     // as kContinue), later with a network store.
     callbacks_.store().GetToken(
         request.token_hash,
-        liveness_.Guard(
-            [this](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> record) {
-              if (Check(record)) {
-                callbacks_.ContinueChain();
-              }
-            }));
+        liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> record) {
+          if (Check(record)) {
+            callbacks_.ContinueChain();
+          }
+        }));
     return FilterStatus::kStopIteration;
   }
 
@@ -110,8 +109,8 @@ class BearerSplitFilter : public Filter {
       }
       request.upstream_token = std::string(upstream_part_);
     } else {
-      absl::StatusOr<std::string> upstream = token::Unseal(context_.keys, upstream_part_,
-                                                           gateway_half_);
+      absl::StatusOr<std::string> upstream =
+          token::Unseal(context_.keys, upstream_part_, gateway_half_);
       if (!upstream.ok()) {
         Refuse("invalid_token", "the token's halves do not belong together");
         return false;
@@ -149,9 +148,8 @@ class BearerSplitFilter : public Filter {
 
 std::string BearerChallenge(const Config& config, absl::string_view error,
                             absl::string_view description) {
-  const std::string metadata =
-      absl::StrCat(config.listener.public_url, "/.well-known/oauth-protected-resource",
-                   config.oauth.mcp_path);
+  const std::string metadata = absl::StrCat(
+      config.listener.public_url, "/.well-known/oauth-protected-resource", config.oauth.mcp_path);
   if (error.empty()) {
     return absl::StrCat("Bearer resource_metadata=\"", metadata, "\"");
   }

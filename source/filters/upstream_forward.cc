@@ -23,21 +23,18 @@ constexpr char kAllowedMethods[] = "GET, POST, DELETE";
 // Headers that pass from the client to the upstream, and back (DESIGN.md, proxying). Everything
 // else stays behind, hop-by-hop headers (Connection and what it names, Keep-Alive, TE, Upgrade,
 // Proxy-*, Transfer-Encoding) among them.
-constexpr const char* kRequestHeaders[] = {"content-type",         "accept",
-                                           "mcp-session-id",       "mcp-protocol-version",
-                                           "last-event-id",        "mcp-method",
-                                           "mcp-name",             "cache-control",
-                                           "content-length",       "user-agent"};
-constexpr const char* kResponseHeaders[] = {"content-type",   "cache-control",
-                                            "mcp-session-id", "mcp-protocol-version",
-                                            "location",       "content-length",
-                                            "retry-after"};
+constexpr const char* kRequestHeaders[] = {
+    "content-type", "accept",   "mcp-session-id", "mcp-protocol-version", "last-event-id",
+    "mcp-method",   "mcp-name", "cache-control",  "content-length",       "user-agent"};
+constexpr const char* kResponseHeaders[] = {
+    "content-type", "cache-control",  "mcp-session-id", "mcp-protocol-version",
+    "location",     "content-length", "retry-after"};
 
 struct ForwardConfig {
   Url upstream;
   std::string mcp_path;
-  std::string public_origin;   // scheme://host[:port] of the public URL
-  std::string public_scheme;   // for X-Forwarded-Proto
+  std::string public_origin;              // scheme://host[:port] of the public URL
+  std::string public_scheme;              // for X-Forwarded-Proto
   std::vector<std::string> pass_headers;  // lower case
   std::vector<std::string> allowed_origins;
   absl::Duration response_timeout = absl::Seconds(60);
@@ -63,8 +60,8 @@ void CopyHeaders(const http::HeaderMap& from, http::HeaderMap& to, const char* c
 // The `scope` attribute of a Bearer challenge (RFC 6750 section 3), or "".
 std::string ChallengeScope(absl::string_view challenge) {
   const size_t at = challenge.find("scope=\"");
-  if (at == absl::string_view::npos || (at > 0 && challenge[at - 1] != ' ' &&
-                                        challenge[at - 1] != ',')) {
+  if (at == absl::string_view::npos ||
+      (at > 0 && challenge[at - 1] != ' ' && challenge[at - 1] != ',')) {
     return "";
   }
   const size_t start = at + 7;
@@ -112,8 +109,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       return FilterStatus::kStopIteration;
     }
     if (request.method != "POST" && request.method != "GET" && request.method != "DELETE") {
-      http::LocalReply reply = http::ErrorReply(405, "invalid_request",
-                                                "the MCP endpoint takes GET, POST and DELETE");
+      http::LocalReply reply =
+          http::ErrorReply(405, "invalid_request", "the MCP endpoint takes GET, POST and DELETE");
       reply.headers.Add("Allow", kAllowedMethods);
       callbacks_.SendLocalReply(std::move(reply));
       return FilterStatus::kStopIteration;
@@ -127,8 +124,7 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     }
     const std::string* session = request.headers.Get("mcp-session-id");
     if (session != nullptr) {
-      std::optional<std::string> owner =
-          config_->sessions->Owner(*session, context_.clock.Now());
+      std::optional<std::string> owner = config_->sessions->Owner(*session, context_.clock.Now());
       if (owner.has_value() && *owner != context.user) {
         callbacks_.SendLocalReply(
             http::ErrorReply(404, "not_found", "no such MCP session for this user"));
@@ -176,8 +172,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       // The upstream token is no good (expired, revoked upstream): the client must refresh or
       // re-authorize through the gateway, so it gets the gateway's challenge.
       upstream_.reset();
-      http::LocalReply reply = http::ErrorReply(401, "invalid_token",
-                                                "the upstream no longer accepts this token");
+      http::LocalReply reply =
+          http::ErrorReply(401, "invalid_token", "the upstream no longer accepts this token");
       reply.headers.Add("WWW-Authenticate",
                         BearerChallenge(context_.config, "invalid_token",
                                         "the upstream no longer accepts this token"));
@@ -225,10 +221,10 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       return;
     }
     const bool timeout = status.code() == absl::StatusCode::kDeadlineExceeded;
-    callbacks_.SendLocalReply(http::ErrorReply(
-        timeout ? 504 : 502, timeout ? "upstream_timeout" : "bad_gateway",
-        timeout ? "the upstream MCP server did not answer in time"
-                : "the upstream MCP server cannot be reached"));
+    callbacks_.SendLocalReply(
+        http::ErrorReply(timeout ? 504 : 502, timeout ? "upstream_timeout" : "bad_gateway",
+                         timeout ? "the upstream MCP server did not answer in time"
+                                 : "the upstream MCP server cannot be reached"));
   }
 
   void OnRequestWatermark(bool above) override {
@@ -255,8 +251,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     http::RequestHead head;
     head.method = request.method;
     // The MCP endpoint maps to the upstream URL; a sub-path of it, to the same sub-path there.
-    absl::string_view suffix = absl::string_view(request.path).substr(
-        std::min(request.path.size(), config_->mcp_path.size()));
+    absl::string_view suffix = absl::string_view(request.path)
+                                   .substr(std::min(request.path.size(), config_->mcp_path.size()));
     std::string path = config_->upstream.path;
     if (!suffix.empty() && !path.empty() && path.back() == '/' && suffix.front() == '/') {
       suffix.remove_prefix(1);
@@ -276,8 +272,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       head.headers.Set("X-Forwarded-Host", *host);
     }
     const std::string* length = request.headers.Get("content-length");
-    request_has_body_ = request.headers.Has("transfer-encoding") ||
-                        (length != nullptr && *length != "0");
+    request_has_body_ =
+        request.headers.Has("transfer-encoding") || (length != nullptr && *length != "0");
 
     timer_ = callbacks_.dispatcher().CreateTimer(liveness_.Guard([this] { OnTimer(); }));
     timer_->Enable(config_->response_timeout);
@@ -291,8 +287,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
   void OnTimer() {
     if (!streaming_) {
       upstream_.reset();
-      callbacks_.SendLocalReply(http::ErrorReply(
-          504, "upstream_timeout", "the upstream MCP server did not answer in time"));
+      callbacks_.SendLocalReply(http::ErrorReply(504, "upstream_timeout",
+                                                 "the upstream MCP server did not answer in time"));
       return;
     }
     // An open stream: is its grant still there?
@@ -325,8 +321,7 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
         absl::StrCat("Bearer error=\"insufficient_scope\"",
                      scope.empty() ? "" : absl::StrCat(", scope=\"", scope, "\""),
                      ", resource_metadata=\"", context_.config.listener.public_url,
-                     "/.well-known/oauth-protected-resource", context_.config.oauth.mcp_path,
-                     "\"");
+                     "/.well-known/oauth-protected-resource", context_.config.oauth.mcp_path, "\"");
     http::LocalReply reply =
         http::ErrorReply(403, "insufficient_scope", "the upstream needs more scope");
     reply.headers.Add("WWW-Authenticate", challenge);

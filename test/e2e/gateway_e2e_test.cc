@@ -23,6 +23,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "source/common/net.h"
+#include "test/support/child_process.h"
 #include "test/support/raw_http.h"
 
 extern char** environ;
@@ -35,122 +36,13 @@ using ::testing::Not;
 using testing::RawClient;
 using testing::RawResponse;
 
-// A scratch directory with files the test writes.
-class TempDir {
+using testing::TempDir;
+
+// The gateway binary as a child process.
+class Gateway : public testing::ChildProcess {
  public:
-  TempDir() {
-    char path[] = "/tmp/gateway-e2e-XXXXXX";
-    path_ = mkdtemp(path);
-  }
-  ~TempDir() { std::system(absl::StrCat("rm -rf ", path_).c_str()); }
-  std::string Write(const std::string& name, absl::string_view text) const {
-    const std::string file = absl::StrCat(path_, "/", name);
-    std::ofstream(file) << text;
-    return file;
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// The gateway as a child process; its stdout and stderr are collected for the test to read.
-class Gateway {
- public:
-  Gateway(std::vector<std::string> args, const std::string& working_directory) {
-    int pipe_fds[2];
-    EXPECT_EQ(::pipe2(pipe_fds, O_CLOEXEC), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDERR_FILENO);
-    posix_spawn_file_actions_addchdir_np(&actions, working_directory.c_str());
-    args.insert(args.begin(), GATEWAY_BINARY);
-    std::vector<char*> argv;
-    for (std::string& arg : args) {
-      argv.push_back(arg.data());
-    }
-    argv.push_back(nullptr);
-    EXPECT_EQ(posix_spawn(&pid_, GATEWAY_BINARY, &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    ::close(pipe_fds[1]);
-    reader_ = std::thread([this, fd = pipe_fds[0]] {
-      char buffer[4096];
-      ssize_t got;
-      while ((got = ::read(fd, buffer, sizeof(buffer))) > 0) {
-        absl::MutexLock lock(&mutex_);
-        stderr_.append(buffer, static_cast<size_t>(got));
-      }
-      ::close(fd);
-      absl::MutexLock lock(&mutex_);
-      stderr_closed_ = true;
-    });
-  }
-
-  ~Gateway() {
-    if (exit_code_ == kRunning) {
-      ::kill(pid_, SIGKILL);
-      Wait(absl::Seconds(10));
-    }
-    reader_.join();
-  }
-
-  // Waits until stderr contains `text` (true) or the process has ended or the time is up.
-  bool WaitForOutput(absl::string_view text, absl::Duration timeout = absl::Seconds(10)) {
-    absl::MutexLock lock(&mutex_);
-    auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> bool {
-      return absl::StrContains(stderr_, text) || stderr_closed_;
-    };
-    mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-    return absl::StrContains(stderr_, text);
-  }
-
-  // The port from the "listening on http://127.0.0.1:PORT" line.
-  uint16_t WaitForPort() {
-    if (!WaitForOutput("listening on http://127.0.0.1:")) {
-      ADD_FAILURE() << "the gateway did not start: " << Output();
-      return 0;
-    }
-    const std::string out = Output();
-    const size_t at = out.find("listening on http://127.0.0.1:") + 30;
-    int port = 0;
-    absl::SimpleAtoi(out.substr(at, out.find(' ', at) - at), &port);
-    return static_cast<uint16_t>(port);
-  }
-
-  void Signal(int signal_number) { ::kill(pid_, signal_number); }
-
-  // The exit code, or -1 if the process is still running after `timeout`.
-  int Wait(absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (exit_code_ == kRunning) {
-      int status = 0;
-      pid_t done = ::waitpid(pid_, &status, WNOHANG);
-      if (done == pid_) {
-        exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        break;
-      }
-      if (absl::Now() > deadline) {
-        return -1;
-      }
-      absl::SleepFor(absl::Milliseconds(5));  // polling a child's exit; no event to wait on
-    }
-    return exit_code_;
-  }
-
-  std::string Output() {
-    absl::MutexLock lock(&mutex_);
-    return stderr_;
-  }
-
- private:
-  static constexpr int kRunning = -1000;
-  pid_t pid_ = -1;
-  int exit_code_ = kRunning;
-  std::thread reader_;
-  absl::Mutex mutex_;
-  std::string stderr_ ABSL_GUARDED_BY(mutex_);
-  bool stderr_closed_ ABSL_GUARDED_BY(mutex_) = false;
+  Gateway(std::vector<std::string> args, const std::string& working_directory)
+      : ChildProcess(GATEWAY_BINARY, std::move(args), working_directory) {}
 };
 
 constexpr char kConfig[] = R"yaml(listener:

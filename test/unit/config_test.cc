@@ -113,7 +113,11 @@ TEST(ConfigTest, FilterEntriesAreChecked) {
               HasSubstr("test.yaml:2:5: filters[0]: a filter entry needs a name"));
   EXPECT_THAT(ErrorOf("filters:\n  - name: health\n    match: {path: x}\n"),
               HasSubstr("test.yaml:3:19: filters[0].match.path: must start with /"));
-  EXPECT_THAT(ErrorOf("listener: {port: 1}\n"), HasSubstr("the chain is empty"));
+  EXPECT_THAT(ErrorOf("listener: {port: 1}\nfilters: []\n"),
+              HasSubstr("test.yaml:2:10: filters: the filter chain is empty"));
+  absl::StatusOr<Config> without_chain = ParseConfig("listener: {port: 1}\n", "test.yaml");
+  ASSERT_TRUE(without_chain.ok()) << without_chain.status();
+  EXPECT_EQ(without_chain->filters.size(), BuiltInConfig()->filters.size());  // the default
 }
 
 TEST(ConfigTest, ExpandsEnvironmentReferences) {

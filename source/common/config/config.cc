@@ -16,6 +16,8 @@ namespace {
 using config::MapReader;
 using config::Node;
 
+constexpr char kBuiltInName[] = "built-in defaults";
+
 constexpr absl::string_view kBuiltInYaml =
     R"yaml(# Built-in defaults: what runs when no gateway.yaml is in reach.
 listener:
@@ -209,6 +211,12 @@ void ParseMatch(MapReader& entry, RouteMatch& out) {
 }
 
 void ParseFilters(MapReader& root, std::vector<FilterEntry>& out) {
+  if (!root.Has("filters") && root.node().file() != kBuiltInName) {
+    // No chain given: the default one, as the built-in configuration has it.
+    root.Child("filters");
+    out = BuiltInConfig()->filters;
+    return;
+  }
   Node list = root.Child("filters");
   for (const Node& item : root.List("filters")) {
     MapReader reader(item);
@@ -224,8 +232,7 @@ void ParseFilters(MapReader& root, std::vector<FilterEntry>& out) {
     out.push_back(std::move(entry));
   }
   if (out.empty()) {
-    root.AddError(list.defined() ? list.Error("the filter chain is empty")
-                                 : root.node().Error("no `filters:` list: the chain is empty"));
+    root.AddError(list.Error("the filter chain is empty"));
   }
 }
 
@@ -300,7 +307,7 @@ absl::StatusOr<Config> LoadConfigFile(const std::string& path) {
 absl::string_view BuiltInConfigYaml() { return kBuiltInYaml; }
 
 absl::StatusOr<Config> BuiltInConfig() {
-  absl::StatusOr<Config> config = ParseConfig(kBuiltInYaml, "built-in defaults");
+  absl::StatusOr<Config> config = ParseConfig(kBuiltInYaml, kBuiltInName);
   return config;
 }
 

@@ -1,0 +1,579 @@
+// The OAuth chain end to end: the real gateway binary between a client driven over HTTP (no
+// browser; forms read and submitted) and two real upstreams started by the test:
+//   * tools/demo-upstream: an MCP server with its own OAuth authorization server, built from
+//     @modelcontextprotocol/sdk (dynamic registration, rotating refresh tokens, SSE replies);
+//   * test/upstreams/github_like.mjs: GitHub's OAuth App behaviour (pre-registered client,
+//     form-encoded token responses, 200 with an error, no refresh tokens).
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "source/common/json.h"
+#include "source/common/oauth/form.h"
+#include "test/support/browser.h"
+#include "test/support/child_process.h"
+
+namespace gateway {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::ChildProcess;
+using testing::HttpRequest;
+using testing::Pkce;
+using testing::RawResponse;
+
+constexpr char kRedirect[] = "http://127.0.0.1:9999/cb";
+
+std::string Source(absl::string_view path) { return absl::StrCat(GATEWAY_SOURCE_DIR, "/", path); }
+
+struct Client {
+  std::string id;
+  std::string secret;
+};
+
+struct Tokens {
+  std::string access;
+  std::string refresh;
+  int64_t expires_in = 0;
+};
+
+std::string JsonString(const rapidjson::Value& object, const char* name) {
+  auto member = object.FindMember(name);
+  return member != object.MemberEnd() && member->value.IsString() ? member->value.GetString()
+                                                                    : "";
+}
+
+// The JSON-RPC message of a response, whether it came as JSON or as one SSE event.
+absl::StatusOr<rapidjson::Document> RpcResult(const RawResponse& response) {
+  std::string json = response.body;
+  if (absl::StartsWith(response.Header("content-type"), "text/event-stream")) {
+    const size_t data = json.find("data: ");
+    if (data == std::string::npos) {
+      return absl::NotFoundError("no data in the event stream");
+    }
+    json = json.substr(data + 6, json.find('\n', data) - data - 6);
+  }
+  return json::Parse(json);
+}
+
+class OAuthE2eTest : public ::testing::Test {
+ protected:
+  // The upstream: the SDK-built demo, or the GitHub-like fake.
+  void StartDemoUpstream(int token_ttl_seconds = 3600) {
+    upstream_ = std::make_unique<ChildProcess>(
+        "node",
+        std::vector<std::string>{Source("tools/demo-upstream/server.mjs"), "--port", "0",
+                                 "--token-ttl", absl::StrCat(token_ttl_seconds),
+                                 "--test-endpoints"},
+        dir_.path());
+    upstream_port_ = upstream_->WaitForPort();
+    upstream_section_ = absl::StrCat("  rs: http://127.0.0.1:", upstream_port_, "/mcp\n");
+  }
+
+  void StartGithubLikeUpstream() {
+    upstream_ = std::make_unique<ChildProcess>(
+        "node",
+        std::vector<std::string>{Source("test/upstreams/github_like.mjs"), "--port", "0",
+                                 "--client-id", "Iv1.gateway", "--client-secret", "gh-secret"},
+        dir_.path());
+    upstream_port_ = upstream_->WaitForPort();
+    const std::string origin = absl::StrCat("http://127.0.0.1:", upstream_port_);
+    upstream_section_ = absl::StrCat(
+        "  rs: ", origin, "/mcp\n  client_id: Iv1.gateway\n  client_secret: gh-secret\n",
+        "  authorize_endpoint: ", origin, "/login/oauth/authorize\n", "  token_endpoint: ",
+        origin, "/login/oauth/access_token\n", "  scopes: repo read:user\n");
+  }
+
+  void StartGateway(absl::string_view extra_yaml = "") {
+    const std::string yaml =
+        absl::StrCat("listener: {port: 0, workers: 2}\nupstream:\n", upstream_section_,
+                     "users: [{name: alice, password: wonderland}]\n",
+                     "login: {max_failures: 3, failure_window: 1m}\n", extra_yaml);
+    gateway_ = std::make_unique<ChildProcess>(
+        GATEWAY_BINARY,
+        std::vector<std::string>{absl::StrCat("--config=", dir_.Write("gateway.yaml", yaml))},
+        dir_.path());
+    port_ = gateway_->WaitForPort();
+  }
+
+  RawResponse Get(const std::string& target,
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
+    absl::StatusOr<RawResponse> response =
+        testing::Send(port_, HttpRequest{"GET", target, std::move(headers), ""});
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : RawResponse();
+  }
+
+  RawResponse PostForm(const std::string& target,
+                       const std::vector<std::pair<std::string, std::string>>& form,
+                       std::vector<std::pair<std::string, std::string>> headers = {}) {
+    absl::StatusOr<RawResponse> response = testing::PostForm(port_, target, form, headers);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : RawResponse();
+  }
+
+  Client Register(absl::string_view auth_method = "none", absl::string_view name = "Test client") {
+    const std::string body = absl::StrCat(
+        R"({"redirect_uris":[")", kRedirect, R"("],"token_endpoint_auth_method":")",
+        auth_method, R"(","grant_types":["authorization_code","refresh_token"],)",
+        R"("response_types":["code"],"client_name":")", name, R"("})");
+    absl::StatusOr<RawResponse> response = testing::Send(
+        port_, HttpRequest{"POST", "/register", {{"Content-Type", "application/json"}}, body});
+    EXPECT_TRUE(response.ok());
+    EXPECT_EQ(response->status, 201) << response->body;
+    absl::StatusOr<rapidjson::Document> json = json::Parse(response->body);
+    EXPECT_TRUE(json.ok());
+    return Client{JsonString(*json, "client_id"), JsonString(*json, "client_secret")};
+  }
+
+  std::string AuthorizeQuery(const Client& client, const Pkce& pkce, const std::string& state) {
+    return oauth::EncodeForm({{"response_type", "code"},
+                              {"client_id", client.id},
+                              {"redirect_uri", kRedirect},
+                              {"state", state},
+                              {"code_challenge", pkce.challenge},
+                              {"code_challenge_method", "S256"}});
+  }
+
+  // The gateway's login screen for a fresh /authorize: returns the page after the redirect.
+  RawResponse OpenLogin(const Client& client, const Pkce& pkce, const std::string& state) {
+    RawResponse authorize = Get("/authorize?" + AuthorizeQuery(client, pkce, state));
+    EXPECT_EQ(authorize.status, 302) << authorize.body;
+    EXPECT_TRUE(absl::StartsWith(authorize.Header("location"), "/login?flow="));
+    return Get(authorize.Header("location"));
+  }
+
+  // Screen 1 and screen 2 up to the client's redirect URI: returns that final URL.
+  std::string Authorize(const Client& client, const Pkce& pkce, const std::string& state,
+                        const std::string& upstream_decision = "allow") {
+    RawResponse login = OpenLogin(client, pkce, state);
+    absl::StatusOr<testing::HtmlForm> form = testing::FirstForm(login.body);
+    EXPECT_TRUE(form.ok()) << login.body;
+    RawResponse signed_in =
+        PostForm(form->action, {{"flow", form->inputs["flow"]},
+                                {"csrf", form->inputs["csrf"]},
+                                {"username", "alice"},
+                                {"password", "wonderland"}});
+    std::string upstream_location = signed_in.Header("location");
+    if (signed_in.status == 200) {  // the consent screen
+      EXPECT_THAT(signed_in.body, HasSubstr("Allow"));
+      absl::StatusOr<testing::HtmlForm> consent = testing::FirstForm(signed_in.body);
+      EXPECT_TRUE(consent.ok());
+      RawResponse approved = PostForm(consent->action, {{"flow", consent->inputs["flow"]},
+                                                        {"csrf", consent->inputs["csrf"]},
+                                                        {"decision", "approve"},
+                                                        {"remember", "1"}});
+      EXPECT_EQ(approved.status, 302) << approved.body;
+      upstream_location = approved.Header("location");
+    }
+    EXPECT_TRUE(absl::StartsWith(upstream_location,
+                                 absl::StrCat("http://127.0.0.1:", upstream_port_, "/")))
+        << upstream_location;
+    // Screen 2, the upstream's own page.
+    absl::StatusOr<RawResponse> upstream_page = testing::GetUrl(upstream_location);
+    EXPECT_TRUE(upstream_page.ok());
+    EXPECT_EQ(upstream_page->status, 200) << upstream_page->body;
+    absl::StatusOr<testing::HtmlForm> upstream_form = testing::FirstForm(upstream_page->body);
+    EXPECT_TRUE(upstream_form.ok()) << upstream_page->body;
+    upstream_form->inputs["username"] = "demo";
+    upstream_form->inputs["password"] = "demo-pass";
+    upstream_form->inputs["decision"] = upstream_decision;  // the GitHub-like page's buttons
+    std::vector<std::pair<std::string, std::string>> fields(upstream_form->inputs.begin(),
+                                                            upstream_form->inputs.end());
+    absl::StatusOr<RawResponse> upstream_done =
+        testing::PostForm(upstream_port_, upstream_form->action, fields);
+    EXPECT_TRUE(upstream_done.ok());
+    EXPECT_EQ(upstream_done->status, 302) << upstream_done->body;
+    // Back at the gateway's callback, which sends the browser on to the client.
+    absl::StatusOr<RawResponse> callback = testing::GetUrl(upstream_done->Header("location"));
+    EXPECT_TRUE(callback.ok());
+    EXPECT_EQ(callback->status, 302) << callback->body;
+    return callback->Header("location");
+  }
+
+  RawResponse TokenRequest(std::vector<std::pair<std::string, std::string>> form,
+                           std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return PostForm("/token", form, std::move(headers));
+  }
+
+  Tokens ParseTokens(const RawResponse& response) {
+    EXPECT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.Header("cache-control"), "no-store");
+    absl::StatusOr<rapidjson::Document> json = json::Parse(response.body);
+    EXPECT_TRUE(json.ok());
+    Tokens tokens;
+    tokens.access = JsonString(*json, "access_token");
+    tokens.refresh = JsonString(*json, "refresh_token");
+    if (json->HasMember("expires_in")) {
+      tokens.expires_in = (*json)["expires_in"].GetInt64();
+    }
+    EXPECT_EQ(JsonString(*json, "token_type"), "Bearer");
+    return tokens;
+  }
+
+  Tokens Redeem(const Client& client, const std::string& code, const Pkce& pkce) {
+    return ParseTokens(TokenRequest({{"grant_type", "authorization_code"},
+                                     {"code", code},
+                                     {"redirect_uri", kRedirect},
+                                     {"code_verifier", pkce.verifier},
+                                     {"client_id", client.id}}));
+  }
+
+  // A whole authorization: register, authorize, redeem.
+  Tokens Login(Client* registered = nullptr) {
+    Client client = Register();
+    Pkce pkce = testing::MakePkce();
+    const std::string redirect = Authorize(client, pkce, "s");
+    Tokens tokens = Redeem(client, testing::QueryOf(redirect)["code"], pkce);
+    if (registered != nullptr) {
+      *registered = client;
+    }
+    return tokens;
+  }
+
+  RawResponse Mcp(const std::string& access_token, const std::string& json,
+                  const std::string& session = "") {
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Authorization", "Bearer " + access_token},
+        {"Content-Type", "application/json"},
+        {"Accept", "application/json, text/event-stream"},
+        {"Mcp-Protocol-Version", "2025-06-18"}};
+    if (!session.empty()) {
+      headers.emplace_back("Mcp-Session-Id", session);
+    }
+    absl::StatusOr<RawResponse> response =
+        testing::Send(port_, HttpRequest{"POST", "/mcp", std::move(headers), json});
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : RawResponse();
+  }
+
+  // initialize + notifications/initialized; returns the session id.
+  std::string Initialize(const std::string& access_token) {
+    RawResponse init = Mcp(access_token,
+                           R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)"
+                           R"("protocolVersion":"2025-06-18","capabilities":{},)"
+                           R"("clientInfo":{"name":"e2e","version":"1"}}})");
+    EXPECT_EQ(init.status, 200) << init.body;
+    const std::string session = init.Header("mcp-session-id");
+    EXPECT_FALSE(session.empty());
+    EXPECT_EQ(Mcp(access_token, R"({"jsonrpc":"2.0","method":"notifications/initialized"})",
+                  session)
+                  .status,
+              202);
+    return session;
+  }
+
+  std::string UpstreamState() {
+    absl::StatusOr<RawResponse> state =
+        testing::Send(upstream_port_, HttpRequest{"GET", "/_test/state", {}, ""});
+    EXPECT_TRUE(state.ok());
+    return state.ok() ? state->body : "";
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<ChildProcess> upstream_;
+  uint16_t upstream_port_ = 0;
+  std::string upstream_section_;
+  std::unique_ptr<ChildProcess> gateway_;
+  uint16_t port_ = 0;
+};
+
+TEST_F(OAuthE2eTest, ClientThatKnowsOnlyTheMcpUrlDiscoversAuthorizesAndCallsTools) {
+  StartDemoUpstream();
+  StartGateway();
+  // Discovery, as an MCP client does it: the 401 challenge, then the two metadata documents.
+  RawResponse challenge = Get("/mcp");
+  EXPECT_EQ(challenge.status, 401);
+  const std::string prm_url = absl::StrCat("http://localhost:", port_,
+                                           "/.well-known/oauth-protected-resource/mcp");
+  EXPECT_EQ(challenge.Header("www-authenticate"),
+            absl::StrCat("Bearer resource_metadata=\"", prm_url, "\""));
+  RawResponse prm = Get("/.well-known/oauth-protected-resource/mcp");
+  ASSERT_EQ(prm.status, 200);
+  absl::StatusOr<rapidjson::Document> resource = json::Parse(prm.body);
+  ASSERT_TRUE(resource.ok());
+  EXPECT_EQ(JsonString(*resource, "resource"), absl::StrCat("http://localhost:", port_, "/mcp"));
+  RawResponse server = Get("/.well-known/oauth-authorization-server");
+  ASSERT_EQ(server.status, 200);
+  EXPECT_THAT(server.body, HasSubstr(R"("code_challenge_methods_supported":["S256"])"));
+  EXPECT_EQ(server.Header("access-control-allow-origin"), "*");
+
+  Client client = Register();
+  Pkce pkce = testing::MakePkce();
+  const std::string redirect = Authorize(client, pkce, "client-state");
+  ASSERT_TRUE(absl::StartsWith(redirect, kRedirect)) << redirect;
+  std::map<std::string, std::string> result = testing::QueryOf(redirect);
+  EXPECT_EQ(result["state"], "client-state");
+  EXPECT_EQ(result["iss"], absl::StrCat("http://localhost:", port_));  // RFC 9207
+  Tokens tokens = Redeem(client, result["code"], pkce);
+  EXPECT_FALSE(tokens.access.empty());
+  EXPECT_FALSE(tokens.refresh.empty());
+
+  const std::string session = Initialize(tokens.access);
+  RawResponse echo = Mcp(tokens.access,
+                         R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{)"
+                         R"("name":"echo","arguments":{"message":"through the gateway"}}})",
+                         session);
+  ASSERT_EQ(echo.status, 200);
+  absl::StatusOr<rapidjson::Document> rpc = RpcResult(echo);
+  ASSERT_TRUE(rpc.ok()) << echo.body;
+  EXPECT_EQ((*rpc)["id"].GetInt(), 2);
+  EXPECT_STREQ((*rpc)["result"]["content"][0]["text"].GetString(), "through the gateway");
+
+  // The upstream saw only tokens it issued itself: never the gateway's, never the client's.
+  const std::string state = UpstreamState();
+  EXPECT_THAT(state, HasSubstr("\"received_bearer_tokens\":[\"demo-at-"));
+  EXPECT_THAT(state, Not(HasSubstr(tokens.access)));
+  EXPECT_THAT(tokens.access, Not(HasSubstr("demo-at-")));  // sealed: the client holds none
+}
+
+TEST_F(OAuthE2eTest, RefreshRotatesAndAReplayRevokesTheGrant) {
+  StartDemoUpstream(/*token_ttl_seconds=*/60);
+  StartGateway();
+  Client client;
+  Tokens first = Login(&client);
+  EXPECT_LE(first.expires_in, 60);  // min(gateway TTL, the upstream's 60 s)
+  Tokens second = ParseTokens(TokenRequest({{"grant_type", "refresh_token"},
+                                            {"refresh_token", first.refresh},
+                                            {"client_id", client.id}}));
+  EXPECT_NE(second.access, first.access);
+  EXPECT_NE(second.refresh, first.refresh);
+  Initialize(second.access);
+  // The old refresh token again: refused, and the whole grant goes with it (RFC 9700 4.14).
+  RawResponse replay = TokenRequest({{"grant_type", "refresh_token"},
+                                     {"refresh_token", first.refresh},
+                                     {"client_id", client.id}});
+  EXPECT_EQ(replay.status, 400);
+  EXPECT_THAT(replay.body, HasSubstr("invalid_grant"));
+  EXPECT_EQ(Mcp(second.access, R"({"jsonrpc":"2.0","id":3,"method":"tools/list"})").status, 401);
+}
+
+TEST_F(OAuthE2eTest, RevocationEndsTheGrantAndIsPassedUpstream) {
+  StartDemoUpstream();
+  StartGateway();
+  Client client;
+  Tokens tokens = Login(&client);
+  Initialize(tokens.access);
+  RawResponse revoked = PostForm("/revoke", {{"token", tokens.refresh}, {"client_id", client.id}});
+  EXPECT_EQ(revoked.status, 200);
+  RawResponse after = Mcp(tokens.access, R"({"jsonrpc":"2.0","id":4,"method":"tools/list"})");
+  EXPECT_EQ(after.status, 401);
+  EXPECT_THAT(after.Header("www-authenticate"), HasSubstr("error=\"invalid_token\""));
+  EXPECT_THAT(UpstreamState(), HasSubstr("\"revoked_tokens\":[\"demo-rt-"));
+  // Unknown tokens are fine to revoke (RFC 7009 section 2.2).
+  EXPECT_EQ(PostForm("/revoke", {{"token", "garbage"}, {"client_id", client.id}}).status, 200);
+}
+
+TEST_F(OAuthE2eTest, GithubLikeUpstreamWithAStaticClientAndNoRefreshTokens) {
+  StartGithubLikeUpstream();
+  StartGateway();
+  Client client;
+  Tokens tokens = Login(&client);
+  EXPECT_EQ(tokens.expires_in, 3600);  // GitHub gives no expiry: the gateway's own TTL
+  const std::string session = Initialize(tokens.access);
+  RawResponse whoami = Mcp(tokens.access,
+                           R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{)"
+                           R"("name":"whoami","arguments":{}}})",
+                           session);
+  EXPECT_EQ(whoami.status, 200);
+  EXPECT_THAT(whoami.body, HasSubstr("octocat"));
+  // No upstream refresh token: a refresh keeps the upstream access token and still works.
+  Tokens refreshed = ParseTokens(TokenRequest({{"grant_type", "refresh_token"},
+                                               {"refresh_token", tokens.refresh},
+                                               {"client_id", client.id}}));
+  EXPECT_EQ(Mcp(refreshed.access, R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)"
+                                  R"("protocolVersion":"2025-06-18","capabilities":{},)"
+                                  R"("clientInfo":{"name":"e2e","version":"1"}}})")
+                .status,
+            200);
+  EXPECT_THAT(UpstreamState(), HasSubstr("gho_"));
+}
+
+TEST_F(OAuthE2eTest, UpstreamDenialGoesBackToTheClientWithItsState) {
+  StartGithubLikeUpstream();
+  StartGateway();
+  Client client = Register();
+  const std::string redirect = Authorize(client, testing::MakePkce(), "keep-me", "deny");
+  std::map<std::string, std::string> result = testing::QueryOf(redirect);
+  EXPECT_EQ(result["error"], "access_denied");
+  EXPECT_EQ(result["state"], "keep-me");
+  EXPECT_EQ(result.count("code"), 0u);
+}
+
+TEST_F(OAuthE2eTest, AuthorizeRefusesWithoutRedirectingWhenClientOrRedirectUriIsUnknown) {
+  StartDemoUpstream();
+  StartGateway();
+  RawResponse unknown = Get("/authorize?response_type=code&client_id=nobody&redirect_uri=" +
+                            oauth::FormEncode(kRedirect));
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_FALSE(unknown.HasHeader("location"));
+  EXPECT_THAT(unknown.Header("content-type"), HasSubstr("text/html"));
+  Client client = Register();
+  RawResponse foreign = Get(absl::StrCat("/authorize?response_type=code&client_id=", client.id,
+                                         "&redirect_uri=",
+                                         oauth::FormEncode("https://evil.example/cb")));
+  EXPECT_EQ(foreign.status, 400);
+  EXPECT_FALSE(foreign.HasHeader("location"));
+}
+
+TEST_F(OAuthE2eTest, AuthorizeErrorsGoBackToTheRedirectUriWithState) {
+  StartDemoUpstream();
+  StartGateway();
+  Client client = Register();
+  Pkce pkce = testing::MakePkce();
+  auto error_of = [&](const std::string& query) {
+    RawResponse response = Get("/authorize?" + query);
+    EXPECT_EQ(response.status, 302) << response.body;
+    std::map<std::string, std::string> result = testing::QueryOf(response.Header("location"));
+    EXPECT_EQ(result["state"], "st");
+    return result["error"];
+  };
+  const std::string base = absl::StrCat("client_id=", client.id, "&redirect_uri=",
+                                        oauth::FormEncode(kRedirect), "&state=st");
+  EXPECT_EQ(error_of(base + "&response_type=code"), "invalid_request");  // no PKCE
+  EXPECT_EQ(error_of(base + "&response_type=code&code_challenge=" + pkce.challenge +
+                     "&code_challenge_method=plain"),
+            "invalid_request");
+  EXPECT_EQ(error_of(base + "&response_type=token&code_challenge=" + pkce.challenge +
+                     "&code_challenge_method=S256"),
+            "unsupported_response_type");
+  EXPECT_EQ(error_of(base + "&response_type=code&code_challenge=" + pkce.challenge +
+                     "&code_challenge_method=S256&resource=" +
+                     oauth::FormEncode("https://other.example/mcp")),
+            "invalid_target");
+}
+
+TEST_F(OAuthE2eTest, TwoClientsWithTheSameStateNeverGetEachOthersCode) {
+  StartDemoUpstream();
+  StartGateway();
+  Client a = Register("none", "A");
+  Client b = Register("none", "B");
+  Pkce pkce_a = testing::MakePkce();
+  Pkce pkce_b = testing::MakePkce();
+  // Both flows open before either finishes, with one `state`: flows are keyed by the gateway.
+  RawResponse login_a = OpenLogin(a, pkce_a, "same");
+  const std::string code_b = testing::QueryOf(Authorize(b, pkce_b, "same"))["code"];
+  const std::string code_a = testing::QueryOf(Authorize(a, pkce_a, "same"))["code"];
+  EXPECT_NE(code_a, code_b);
+  // A's code for B: refused (and burned).
+  RawResponse stolen = TokenRequest({{"grant_type", "authorization_code"},
+                                     {"code", code_a},
+                                     {"redirect_uri", kRedirect},
+                                     {"code_verifier", pkce_a.verifier},
+                                     {"client_id", b.id}});
+  EXPECT_EQ(stolen.status, 400);
+  EXPECT_THAT(stolen.body, HasSubstr("invalid_grant"));
+  Redeem(b, code_b, pkce_b);
+  EXPECT_THAT(login_a.body, HasSubstr("A wants to use"));
+}
+
+TEST_F(OAuthE2eTest, TokenEndpointAnswersEachMistakeWithItsRfc6749Code) {
+  StartDemoUpstream();
+  StartGateway();
+  Client client = Register();
+  Pkce pkce = testing::MakePkce();
+  const std::string code = testing::QueryOf(Authorize(client, pkce, "s"))["code"];
+  auto error_of = [&](std::vector<std::pair<std::string, std::string>> form) {
+    RawResponse response = TokenRequest(std::move(form));
+    absl::StatusOr<rapidjson::Document> json = json::Parse(response.body);
+    return absl::StrCat(response.status, " ", json.ok() ? JsonString(*json, "error") : "?");
+  };
+  EXPECT_EQ(error_of({{"grant_type", "password"}, {"client_id", client.id}}),
+            "400 unsupported_grant_type");
+  EXPECT_EQ(error_of({{"grant_type", "authorization_code"}, {"client_id", client.id}}),
+            "400 invalid_request");
+  EXPECT_EQ(error_of({{"grant_type", "authorization_code"}, {"client_id", "nobody"}}),
+            "401 invalid_client");
+  EXPECT_EQ(error_of({{"grant_type", "refresh_token"},
+                      {"refresh_token", "bm90IGEgdG9rZW4"},
+                      {"client_id", client.id}}),
+            "400 invalid_grant");
+  // A wrong verifier burns the code: the right one later is refused too.
+  EXPECT_EQ(error_of({{"grant_type", "authorization_code"},
+                      {"code", code},
+                      {"redirect_uri", kRedirect},
+                      {"code_verifier", testing::MakePkce().verifier},
+                      {"client_id", client.id}}),
+            "400 invalid_grant");
+  EXPECT_EQ(error_of({{"grant_type", "authorization_code"},
+                      {"code", code},
+                      {"redirect_uri", kRedirect},
+                      {"code_verifier", pkce.verifier},
+                      {"client_id", client.id}}),
+            "400 invalid_grant");
+}
+
+TEST_F(OAuthE2eTest, ConfidentialClientsMustAuthenticate) {
+  StartDemoUpstream();
+  StartGateway();
+  Client client = Register("client_secret_basic");
+  ASSERT_FALSE(client.secret.empty());
+  Pkce pkce = testing::MakePkce();
+  const std::string code = testing::QueryOf(Authorize(client, pkce, "s"))["code"];
+  RawResponse wrong = TokenRequest({{"grant_type", "authorization_code"},
+                                    {"code", code},
+                                    {"redirect_uri", kRedirect},
+                                    {"code_verifier", pkce.verifier},
+                                    {"client_id", client.id},
+                                    {"client_secret", "wrong"}});
+  EXPECT_EQ(wrong.status, 401);
+  EXPECT_THAT(wrong.body, HasSubstr("invalid_client"));
+  std::string basic;
+  absl::Base64Escape(absl::StrCat(client.id, ":", client.secret), &basic);
+  Tokens tokens = ParseTokens(TokenRequest({{"grant_type", "authorization_code"},
+                                            {"code", code},
+                                            {"redirect_uri", kRedirect},
+                                            {"code_verifier", pkce.verifier}},
+                                           {{"Authorization", "Basic " + basic}}));
+  EXPECT_FALSE(tokens.access.empty());
+}
+
+TEST_F(OAuthE2eTest, LoginIsProtectedAgainstForgedFormsAndGuessing) {
+  StartDemoUpstream();
+  StartGateway();
+  Client client = Register("none", "<script>alert(1)</script>");
+  RawResponse login = OpenLogin(client, testing::MakePkce(), "s");
+  EXPECT_EQ(login.Header("x-frame-options"), "DENY");
+  EXPECT_THAT(login.body, Not(HasSubstr("<script>alert")));
+  absl::StatusOr<testing::HtmlForm> form = testing::FirstForm(login.body);
+  ASSERT_TRUE(form.ok());
+  RawResponse forged = PostForm("/login/callback", {{"flow", form->inputs["flow"]},
+                                                    {"csrf", "forged"},
+                                                    {"username", "alice"},
+                                                    {"password", "wonderland"}});
+  EXPECT_EQ(forged.status, 403);
+  int last = 0;
+  for (int i = 0; i < 4; ++i) {
+    last = PostForm("/login/callback", {{"flow", form->inputs["flow"]},
+                                        {"csrf", form->inputs["csrf"]},
+                                        {"username", "alice"},
+                                        {"password", absl::StrCat("guess", i)}})
+               .status;
+  }
+  EXPECT_EQ(last, 429);  // max_failures: 3 per user and address
+  // Even the right password waits out the window now.
+  EXPECT_EQ(PostForm("/login/callback", {{"flow", form->inputs["flow"]},
+                                         {"csrf", form->inputs["csrf"]},
+                                         {"username", "alice"},
+                                         {"password", "wonderland"}})
+                .status,
+            429);
+}
+
+TEST_F(OAuthE2eTest, CallbackWithAnUnknownStateChangesNothing) {
+  StartDemoUpstream();
+  StartGateway();
+  RawResponse forged = Get("/upstream/callback?code=stolen&state=made-up");
+  EXPECT_EQ(forged.status, 400);
+  EXPECT_FALSE(forged.HasHeader("location"));
+  EXPECT_THAT(UpstreamState(), HasSubstr("\"issued_access_tokens\":[]"));  // no exchange made
+}
+
+}  // namespace
+}  // namespace gateway
