@@ -21,10 +21,10 @@
 namespace gateway {
 namespace {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::ChildProcess;
+using ::testing::HasSubstr;
 using testing::HttpRequest;
+using ::testing::Not;
 using testing::Pkce;
 using testing::RawResponse;
 
@@ -45,8 +45,7 @@ struct Tokens {
 
 std::string JsonString(const rapidjson::Value& object, const char* name) {
   auto member = object.FindMember(name);
-  return member != object.MemberEnd() && member->value.IsString() ? member->value.GetString()
-                                                                    : "";
+  return member != object.MemberEnd() && member->value.IsString() ? member->value.GetString() : "";
 }
 
 // The JSON-RPC message of a response, whether it came as JSON or as one SSE event.
@@ -86,8 +85,8 @@ class OAuthE2eTest : public ::testing::Test {
     const std::string origin = absl::StrCat("http://127.0.0.1:", upstream_port_);
     upstream_section_ = absl::StrCat(
         "  rs: ", origin, "/mcp\n  client_id: Iv1.gateway\n  client_secret: gh-secret\n",
-        "  authorize_endpoint: ", origin, "/login/oauth/authorize\n", "  token_endpoint: ",
-        origin, "/login/oauth/access_token\n", "  scopes: repo read:user\n");
+        "  authorize_endpoint: ", origin, "/login/oauth/authorize\n", "  token_endpoint: ", origin,
+        "/login/oauth/access_token\n", "  scopes: repo read:user\n");
   }
 
   void StartGateway(absl::string_view extra_yaml = "") {
@@ -119,10 +118,10 @@ class OAuthE2eTest : public ::testing::Test {
   }
 
   Client Register(absl::string_view auth_method = "none", absl::string_view name = "Test client") {
-    const std::string body = absl::StrCat(
-        R"({"redirect_uris":[")", kRedirect, R"("],"token_endpoint_auth_method":")",
-        auth_method, R"(","grant_types":["authorization_code","refresh_token"],)",
-        R"("response_types":["code"],"client_name":")", name, R"("})");
+    const std::string body =
+        absl::StrCat(R"({"redirect_uris":[")", kRedirect, R"("],"token_endpoint_auth_method":")",
+                     auth_method, R"(","grant_types":["authorization_code","refresh_token"],)",
+                     R"("response_types":["code"],"client_name":")", name, R"("})");
     absl::StatusOr<RawResponse> response = testing::Send(
         port_, HttpRequest{"POST", "/register", {{"Content-Type", "application/json"}}, body});
     EXPECT_TRUE(response.ok());
@@ -155,11 +154,10 @@ class OAuthE2eTest : public ::testing::Test {
     RawResponse login = OpenLogin(client, pkce, state);
     absl::StatusOr<testing::HtmlForm> form = testing::FirstForm(login.body);
     EXPECT_TRUE(form.ok()) << login.body;
-    RawResponse signed_in =
-        PostForm(form->action, {{"flow", form->inputs["flow"]},
-                                {"csrf", form->inputs["csrf"]},
-                                {"username", "alice"},
-                                {"password", "wonderland"}});
+    RawResponse signed_in = PostForm(form->action, {{"flow", form->inputs["flow"]},
+                                                    {"csrf", form->inputs["csrf"]},
+                                                    {"username", "alice"},
+                                                    {"password", "wonderland"}});
     std::string upstream_location = signed_in.Header("location");
     if (signed_in.status == 200) {  // the consent screen
       EXPECT_THAT(signed_in.body, HasSubstr("Allow"));
@@ -172,8 +170,8 @@ class OAuthE2eTest : public ::testing::Test {
       EXPECT_EQ(approved.status, 302) << approved.body;
       upstream_location = approved.Header("location");
     }
-    EXPECT_TRUE(absl::StartsWith(upstream_location,
-                                 absl::StrCat("http://127.0.0.1:", upstream_port_, "/")))
+    EXPECT_TRUE(
+        absl::StartsWith(upstream_location, absl::StrCat("http://127.0.0.1:", upstream_port_, "/")))
         << upstream_location;
     // Screen 2, the upstream's own page.
     absl::StatusOr<RawResponse> upstream_page = testing::GetUrl(upstream_location);
@@ -255,17 +253,17 @@ class OAuthE2eTest : public ::testing::Test {
 
   // initialize + notifications/initialized; returns the session id.
   std::string Initialize(const std::string& access_token) {
-    RawResponse init = Mcp(access_token,
-                           R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)"
-                           R"("protocolVersion":"2025-06-18","capabilities":{},)"
-                           R"("clientInfo":{"name":"e2e","version":"1"}}})");
+    RawResponse init =
+        Mcp(access_token, R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)"
+                          R"("protocolVersion":"2025-06-18","capabilities":{},)"
+                          R"("clientInfo":{"name":"e2e","version":"1"}}})");
     EXPECT_EQ(init.status, 200) << init.body;
     const std::string session = init.Header("mcp-session-id");
     EXPECT_FALSE(session.empty());
-    EXPECT_EQ(Mcp(access_token, R"({"jsonrpc":"2.0","method":"notifications/initialized"})",
-                  session)
-                  .status,
-              202);
+    EXPECT_EQ(
+        Mcp(access_token, R"({"jsonrpc":"2.0","method":"notifications/initialized"})", session)
+            .status,
+        202);
     return session;
   }
 
@@ -290,8 +288,8 @@ TEST_F(OAuthE2eTest, ClientThatKnowsOnlyTheMcpUrlDiscoversAuthorizesAndCallsTool
   // Discovery, as an MCP client does it: the 401 challenge, then the two metadata documents.
   RawResponse challenge = Get("/mcp");
   EXPECT_EQ(challenge.status, 401);
-  const std::string prm_url = absl::StrCat("http://localhost:", port_,
-                                           "/.well-known/oauth-protected-resource/mcp");
+  const std::string prm_url =
+      absl::StrCat("http://localhost:", port_, "/.well-known/oauth-protected-resource/mcp");
   EXPECT_EQ(challenge.Header("www-authenticate"),
             absl::StrCat("Bearer resource_metadata=\"", prm_url, "\""));
   RawResponse prm = Get("/.well-known/oauth-protected-resource/mcp");
@@ -415,9 +413,9 @@ TEST_F(OAuthE2eTest, AuthorizeRefusesWithoutRedirectingWhenClientOrRedirectUriIs
   EXPECT_FALSE(unknown.HasHeader("location"));
   EXPECT_THAT(unknown.Header("content-type"), HasSubstr("text/html"));
   Client client = Register();
-  RawResponse foreign = Get(absl::StrCat("/authorize?response_type=code&client_id=", client.id,
-                                         "&redirect_uri=",
-                                         oauth::FormEncode("https://evil.example/cb")));
+  RawResponse foreign =
+      Get(absl::StrCat("/authorize?response_type=code&client_id=", client.id,
+                       "&redirect_uri=", oauth::FormEncode("https://evil.example/cb")));
   EXPECT_EQ(foreign.status, 400);
   EXPECT_FALSE(foreign.HasHeader("location"));
 }
@@ -434,8 +432,8 @@ TEST_F(OAuthE2eTest, AuthorizeErrorsGoBackToTheRedirectUriWithState) {
     EXPECT_EQ(result["state"], "st");
     return result["error"];
   };
-  const std::string base = absl::StrCat("client_id=", client.id, "&redirect_uri=",
-                                        oauth::FormEncode(kRedirect), "&state=st");
+  const std::string base = absl::StrCat(
+      "client_id=", client.id, "&redirect_uri=", oauth::FormEncode(kRedirect), "&state=st");
   EXPECT_EQ(error_of(base + "&response_type=code"), "invalid_request");  // no PKCE
   EXPECT_EQ(error_of(base + "&response_type=code&code_challenge=" + pkce.challenge +
                      "&code_challenge_method=plain"),

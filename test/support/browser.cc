@@ -22,8 +22,8 @@ std::string Attribute(absl::string_view tag, absl::string_view name) {
   const size_t start = at + needle.size();
   const size_t end = tag.find('"', start);
   std::string value(tag.substr(start, end - start));
-  value = absl::StrReplaceAll(value, {{"&quot;", "\""}, {"&#39;", "'"}, {"&lt;", "<"},
-                                      {"&gt;", ">"}, {"&amp;", "&"}});
+  value = absl::StrReplaceAll(
+      value, {{"&quot;", "\""}, {"&#39;", "'"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&amp;", "&"}});
   return value;
 }
 
@@ -57,10 +57,9 @@ absl::StatusOr<RawResponse> GetUrl(const std::string& url) {
   return Send(parsed->port, HttpRequest{"GET", parsed->Target(), {}, ""});
 }
 
-absl::StatusOr<RawResponse> PostForm(
-    uint16_t port, const std::string& target,
-    const std::vector<std::pair<std::string, std::string>>& form,
-    std::vector<std::pair<std::string, std::string>> headers) {
+absl::StatusOr<RawResponse> PostForm(uint16_t port, const std::string& target,
+                                     const std::vector<std::pair<std::string, std::string>>& form,
+                                     std::vector<std::pair<std::string, std::string>> headers) {
   headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
   return Send(port, HttpRequest{"POST", target, std::move(headers), oauth::EncodeForm(form)});
 }
