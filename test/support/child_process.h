@@ -50,6 +50,7 @@ class ChildProcess {
   // The exit code (128 + signal for a killed process), or -1 while still running at `timeout`.
   int Wait(absl::Duration timeout);
   std::string Output();
+  pid_t pid() const { return pid_; }
 
  private:
   static constexpr int kRunning = -1000;

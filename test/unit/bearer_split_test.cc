@@ -107,8 +107,7 @@ TEST_F(BearerSplitTest, RefusesMalformedTokens) {
   for (const std::string& header :
        {std::string("Basic dXNlcjpwYXNz"), std::string("Bearer"), std::string("Bearer "),
         std::string("Bearer !!!not-base64!!!"), "Bearer " + crypto::Base64UrlEncode("nocolon"),
-        "Bearer " + crypto::Base64UrlEncode(":onlyupstream"),
-        "Bearer " + std::string(5000, 'A')}) {
+        "Bearer " + crypto::Base64UrlEncode(":onlyupstream"), "Bearer " + std::string(5000, 'A')}) {
     Run(header);
     ExpectRefused("invalid_token");
   }
@@ -149,8 +148,8 @@ TEST_F(BearerSplitTest, PlainPairsMustMatchWhatWasIssued) {
 }
 
 TEST_F(BearerSplitTest, NoControlCharacterEverReachesTheUpstream) {
-  for (const std::string& upstream : {std::string("abc\r\nX-Injected: 1"), std::string("a b"),
-                                      std::string("abc\0def", 7)}) {
+  for (const std::string& upstream :
+       {std::string("abc\r\nX-Injected: 1"), std::string("a b"), std::string("abc\0def", 7)}) {
     oauth::MintedTokens plain = Mint(upstream, /*sealed=*/false);
     Run("Bearer " + plain.access_token);
     ExpectRefused("invalid_token");

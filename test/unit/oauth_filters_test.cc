@@ -160,31 +160,31 @@ TEST_F(OAuthFilterTest, RegistrationEchoesMetadataAndStoresOnlyTheSecretHash) {
   const std::string id = (*body)["client_id"].GetString();
   const std::string secret = (*body)["client_secret"].GetString();
   std::optional<store::Client> stored;
-  harness_->store->GetClient(id, [&](absl::StatusOr<std::optional<store::Client>> client) {
-    stored = **client;
-  });
+  harness_->store->GetClient(
+      id, [&](absl::StatusOr<std::optional<store::Client>> client) { stored = **client; });
   ASSERT_TRUE(stored.has_value());
   EXPECT_EQ(stored->secret_hash, crypto::SecretHash(secret));
   EXPECT_THAT(stored->metadata_json, ::testing::Not(HasSubstr(secret)));
 }
 
 TEST_F(OAuthFilterTest, RegistrationRefusesBadMetadataWithItsRfc7591Code) {
-  for (const auto& [body, code] : std::vector<std::pair<std::string, std::string>>{
-           {"not json", "invalid_client_metadata"},
-           {"[]", "invalid_client_metadata"},
-           {"{}", "invalid_redirect_uri"},
-           {R"json({"redirect_uris":["javascript:alert(1)"]})json", "invalid_redirect_uri"},
-           {R"({"redirect_uris":["http://evil.example/cb"]})", "invalid_redirect_uri"},
-           {R"({"redirect_uris":["https://a.example/cb#x"]})", "invalid_redirect_uri"},
-           {R"({"redirect_uris":"https://a.example/cb"})", "invalid_redirect_uri"},
-           {R"({"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"})",
-            "invalid_client_metadata"},
-           {R"({"redirect_uris":["https://a.example/cb"],"grant_types":["implicit"]})",
-            "invalid_client_metadata"},
-           {R"({"redirect_uris":["https://a.example/cb"],"response_types":["token"]})",
-            "invalid_client_metadata"},
-           {R"({"redirect_uris":["https://a.example/cb"],"client_name":42})",
-            "invalid_client_metadata"}}) {
+  for (
+      const auto& [body, code] : std::vector<std::pair<std::string, std::string>>{
+          {"not json", "invalid_client_metadata"},
+          {"[]", "invalid_client_metadata"},
+          {"{}", "invalid_redirect_uri"},
+          {R"json({"redirect_uris":["javascript:alert(1)"]})json", "invalid_redirect_uri"},
+          {R"({"redirect_uris":["http://evil.example/cb"]})", "invalid_redirect_uri"},
+          {R"({"redirect_uris":["https://a.example/cb#x"]})", "invalid_redirect_uri"},
+          {R"({"redirect_uris":"https://a.example/cb"})", "invalid_redirect_uri"},
+          {R"({"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"})",
+           "invalid_client_metadata"},
+          {R"({"redirect_uris":["https://a.example/cb"],"grant_types":["implicit"]})",
+           "invalid_client_metadata"},
+          {R"({"redirect_uris":["https://a.example/cb"],"response_types":["token"]})",
+           "invalid_client_metadata"},
+          {R"({"redirect_uris":["https://a.example/cb"],"client_name":42})",
+           "invalid_client_metadata"}}) {
     Run(DcrFactory(), "POST", "/register", body);
     EXPECT_EQ(reply().status, 400) << body;
     EXPECT_EQ(ErrorCode(), code) << body;
@@ -219,9 +219,8 @@ TEST_F(OAuthFilterTest, AuthorizeStartsAFlowKeyedByTheGateway) {
   const std::string flow_id = location.substr(12);
   EXPECT_NE(flow_id, "client-state");
   std::optional<store::Flow> flow;
-  harness_->store->GetFlow(flow_id, [&](absl::StatusOr<std::optional<store::Flow>> found) {
-    flow = **found;
-  });
+  harness_->store->GetFlow(
+      flow_id, [&](absl::StatusOr<std::optional<store::Flow>> found) { flow = **found; });
   ASSERT_TRUE(flow.has_value());
   EXPECT_EQ(flow->state, "client-state");
   EXPECT_EQ(flow->resource, "http://127.0.0.1:8002/mcp");
@@ -273,8 +272,9 @@ TEST_F(OAuthFilterTest, RefreshRotatesOnceAndAReplayRevokes) {
   absl::StatusOr<rapidjson::Document> first = json::Parse(reply().body);
   ASSERT_TRUE(first.ok());
   const std::string refresh = (*first)["refresh_token"].GetString();
-  const std::string body = oauth::EncodeForm(
-      {{"grant_type", "refresh_token"}, {"refresh_token", refresh}, {"client_id", seeded.client_id}});
+  const std::string body = oauth::EncodeForm({{"grant_type", "refresh_token"},
+                                              {"refresh_token", refresh},
+                                              {"client_id", seeded.client_id}});
   Run(TokenExchangeFactory(), "POST", "/token", body);
   ASSERT_EQ(reply().status, 200) << reply().body;
   Run(TokenExchangeFactory(), "POST", "/token", body);
@@ -291,8 +291,9 @@ TEST_F(OAuthFilterTest, ARefreshTokenWorksOnlyForItsClient) {
   other.last_used_at = harness_->services.clock.Now();
   harness_->store->PutClient(other, [](absl::Status) {});
   Run(TokenExchangeFactory(), "POST", "/token",
-      oauth::EncodeForm(
-          {{"grant_type", "refresh_token"}, {"refresh_token", refresh}, {"client_id", "client-2"}}));
+      oauth::EncodeForm({{"grant_type", "refresh_token"},
+                         {"refresh_token", refresh},
+                         {"client_id", "client-2"}}));
   EXPECT_EQ(ErrorCode(), "invalid_grant");
   EXPECT_TRUE(GrantExists(seeded.grant_id));  // someone else's attempt does not revoke yours
 }

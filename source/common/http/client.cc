@@ -14,7 +14,14 @@ class FetchRequest final : public UpstreamRequest, public UpstreamCallbacks {
   FetchRequest(FetchCallback done, size_t max_body_bytes)
       : done_(std::move(done)), max_body_bytes_(max_body_bytes) {}
 
-  void Start(HttpClient& client, const Url& origin, RequestHead head, std::string body) {
+  void Start(HttpClient& client, Dispatcher& dispatcher, absl::Duration timeout, const Url& origin,
+             RequestHead head, std::string body) {
+    deadline_ = dispatcher.CreateTimer([this, timeout] {
+      inner_.reset();  // cancels
+      Finish(absl::DeadlineExceededError(
+          absl::StrCat("no complete answer within ", absl::FormatDuration(timeout))));
+    });
+    deadline_->Enable(timeout);
     if (!body.empty()) {
       head.headers.Set("Content-Length", absl::StrCat(body.size()));
     }
@@ -51,6 +58,7 @@ class FetchRequest final : public UpstreamRequest, public UpstreamCallbacks {
 
  private:
   void Finish(absl::StatusOr<FetchResponse> result) {
+    deadline_->Disable();
     FetchCallback done = std::move(done_);
     done_ = nullptr;
     if (done) {
@@ -61,6 +69,7 @@ class FetchRequest final : public UpstreamRequest, public UpstreamCallbacks {
   FetchCallback done_;
   const size_t max_body_bytes_;
   FetchResponse response_;
+  std::unique_ptr<Timer> deadline_;
   std::unique_ptr<UpstreamRequest> inner_;
 };
 
@@ -109,9 +118,9 @@ std::unique_ptr<UpstreamRequest> HttpClient::Send(const Url& origin, RequestHead
 
 std::unique_ptr<UpstreamRequest> HttpClient::Fetch(const Url& origin, RequestHead head,
                                                    std::string body, FetchCallback done,
-                                                   size_t max_body_bytes) {
+                                                   size_t max_body_bytes, absl::Duration timeout) {
   auto fetch = std::make_unique<FetchRequest>(std::move(done), max_body_bytes);
-  fetch->Start(*this, origin, std::move(head), std::move(body));
+  fetch->Start(*this, dispatcher_, timeout, origin, std::move(head), std::move(body));
   return fetch;
 }
 

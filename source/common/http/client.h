@@ -95,9 +95,11 @@ class HttpClient : private ClientConnectionOwner {
                                         UpstreamCallbacks& callbacks);
 
   // One whole request and response, the body capped at `max_body_bytes` (a longer one fails
-  // with ResourceExhausted). For small exchanges: token endpoints, discovery documents.
+  // with ResourceExhausted) and the whole exchange at `timeout` (DeadlineExceeded). For small
+  // exchanges: token endpoints, discovery documents.
   std::unique_ptr<UpstreamRequest> Fetch(const Url& origin, RequestHead head, std::string body,
-                                         FetchCallback done, size_t max_body_bytes = 1 << 20);
+                                         FetchCallback done, size_t max_body_bytes = 1 << 20,
+                                         absl::Duration timeout = absl::Seconds(15));
 
   // Connections open now, busy and idle (for tests and metrics).
   size_t connection_count() const { return connections_.size(); }

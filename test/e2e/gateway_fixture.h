@@ -1,0 +1,292 @@
+#pragma once
+
+// The fixture of the end-to-end tests that need a logged-in client: an upstream process (the
+// SDK-built demo, or the GitHub-like fake), the gateway binary configured in front of it, and a
+// headless browser and OAuth client to walk the flow and call the MCP endpoint.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "source/common/json.h"
+#include "source/common/oauth/form.h"
+#include "test/support/browser.h"
+#include "test/support/child_process.h"
+
+namespace gateway::e2e {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::ChildProcess;
+using testing::HttpRequest;
+using testing::Pkce;
+using testing::RawResponse;
+
+constexpr char kRedirect[] = "http://127.0.0.1:9999/cb";
+
+inline std::string Source(absl::string_view path) { return absl::StrCat(GATEWAY_SOURCE_DIR, "/", path); }
+
+struct Client {
+  std::string id;
+  std::string secret;
+};
+
+struct Tokens {
+  std::string access;
+  std::string refresh;
+  int64_t expires_in = 0;
+};
+
+inline std::string JsonString(const rapidjson::Value& object, const char* name) {
+  auto member = object.FindMember(name);
+  return member != object.MemberEnd() && member->value.IsString() ? member->value.GetString() : "";
+}
+
+// The JSON-RPC message of a response, whether it came as JSON or as one SSE event.
+inline absl::StatusOr<rapidjson::Document> RpcResult(const RawResponse& response) {
+  std::string json = response.body;
+  if (absl::StartsWith(response.Header("content-type"), "text/event-stream")) {
+    const size_t data = json.find("data: ");
+    if (data == std::string::npos) {
+      return absl::NotFoundError("no data in the event stream");
+    }
+    json = json.substr(data + 6, json.find('\n', data) - data - 6);
+  }
+  return json::Parse(json);
+}
+
+class GatewayFixture : public ::testing::Test {
+ protected:
+  // The upstream: the SDK-built demo, or the GitHub-like fake.
+  void StartDemoUpstream(int token_ttl_seconds = 3600) {
+    upstream_ = std::make_unique<ChildProcess>(
+        "node",
+        std::vector<std::string>{Source("tools/demo-upstream/server.mjs"), "--port", "0",
+                                 "--token-ttl", absl::StrCat(token_ttl_seconds),
+                                 "--test-endpoints"},
+        dir_.path());
+    upstream_port_ = upstream_->WaitForPort();
+    upstream_section_ = absl::StrCat("  rs: http://127.0.0.1:", upstream_port_, "/mcp\n");
+  }
+
+  // `resource_server`: where MCP requests go, when not the fake's own /mcp (the proxy tests put
+  // an in-process server there and keep the fake as the authorization server only).
+  void StartGithubLikeUpstream(const std::string& resource_server = "") {
+    upstream_ = std::make_unique<ChildProcess>(
+        "node",
+        std::vector<std::string>{Source("test/upstreams/github_like.mjs"), "--port", "0",
+                                 "--client-id", "Iv1.gateway", "--client-secret", "gh-secret"},
+        dir_.path());
+    upstream_port_ = upstream_->WaitForPort();
+    const std::string origin = absl::StrCat("http://127.0.0.1:", upstream_port_);
+    upstream_section_ = absl::StrCat(
+        "  rs: ", resource_server.empty() ? origin + "/mcp" : resource_server,
+        "\n  client_id: Iv1.gateway\n  client_secret: gh-secret\n",
+        "  authorize_endpoint: ", origin, "/login/oauth/authorize\n", "  token_endpoint: ",
+        origin, "/login/oauth/access_token\n", "  scopes: repo read:user\n");
+  }
+
+  void StartGateway(absl::string_view extra_yaml = "") {
+    const std::string yaml =
+        absl::StrCat("listener: {port: 0, workers: 2}\nupstream:\n", upstream_section_,
+                     "users: [{name: alice, password: wonderland}, {name: bob, password: builder}]\n",
+                     "login: {max_failures: 3, failure_window: 1m}\n", extra_yaml);
+    gateway_ = std::make_unique<ChildProcess>(
+        GATEWAY_BINARY,
+        std::vector<std::string>{absl::StrCat("--config=", dir_.Write("gateway.yaml", yaml))},
+        dir_.path());
+    port_ = gateway_->WaitForPort();
+  }
+
+  RawResponse Get(const std::string& target,
+                  std::vector<std::pair<std::string, std::string>> headers = {}) {
+    absl::StatusOr<RawResponse> response =
+        testing::Send(port_, HttpRequest{"GET", target, std::move(headers), ""});
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : RawResponse();
+  }
+
+  RawResponse PostForm(const std::string& target,
+                       const std::vector<std::pair<std::string, std::string>>& form,
+                       std::vector<std::pair<std::string, std::string>> headers = {}) {
+    absl::StatusOr<RawResponse> response = testing::PostForm(port_, target, form, headers);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : RawResponse();
+  }
+
+  Client Register(absl::string_view auth_method = "none", absl::string_view name = "Test client") {
+    const std::string body =
+        absl::StrCat(R"({"redirect_uris":[")", kRedirect, R"("],"token_endpoint_auth_method":")",
+                     auth_method, R"(","grant_types":["authorization_code","refresh_token"],)",
+                     R"("response_types":["code"],"client_name":")", name, R"("})");
+    absl::StatusOr<RawResponse> response = testing::Send(
+        port_, HttpRequest{"POST", "/register", {{"Content-Type", "application/json"}}, body});
+    EXPECT_TRUE(response.ok());
+    EXPECT_EQ(response->status, 201) << response->body;
+    absl::StatusOr<rapidjson::Document> json = json::Parse(response->body);
+    EXPECT_TRUE(json.ok());
+    return Client{JsonString(*json, "client_id"), JsonString(*json, "client_secret")};
+  }
+
+  std::string AuthorizeQuery(const Client& client, const Pkce& pkce, const std::string& state) {
+    return oauth::EncodeForm({{"response_type", "code"},
+                              {"client_id", client.id},
+                              {"redirect_uri", kRedirect},
+                              {"state", state},
+                              {"code_challenge", pkce.challenge},
+                              {"code_challenge_method", "S256"}});
+  }
+
+  // The gateway's login screen for a fresh /authorize: returns the page after the redirect.
+  RawResponse OpenLogin(const Client& client, const Pkce& pkce, const std::string& state) {
+    RawResponse authorize = Get("/authorize?" + AuthorizeQuery(client, pkce, state));
+    EXPECT_EQ(authorize.status, 302) << authorize.body;
+    EXPECT_TRUE(absl::StartsWith(authorize.Header("location"), "/login?flow="));
+    return Get(authorize.Header("location"));
+  }
+
+  // Screen 1 and screen 2 up to the client's redirect URI: returns that final URL.
+  std::string Authorize(const Client& client, const Pkce& pkce, const std::string& state,
+                        const std::string& upstream_decision = "allow") {
+    RawResponse login = OpenLogin(client, pkce, state);
+    absl::StatusOr<testing::HtmlForm> form = testing::FirstForm(login.body);
+    EXPECT_TRUE(form.ok()) << login.body;
+    RawResponse signed_in = PostForm(form->action, {{"flow", form->inputs["flow"]},
+                                                    {"csrf", form->inputs["csrf"]},
+                                                    {"username", username_},
+                                                    {"password", password_}});
+    std::string upstream_location = signed_in.Header("location");
+    if (signed_in.status == 200) {  // the consent screen
+      EXPECT_THAT(signed_in.body, HasSubstr("Allow"));
+      absl::StatusOr<testing::HtmlForm> consent = testing::FirstForm(signed_in.body);
+      EXPECT_TRUE(consent.ok());
+      RawResponse approved = PostForm(consent->action, {{"flow", consent->inputs["flow"]},
+                                                        {"csrf", consent->inputs["csrf"]},
+                                                        {"decision", "approve"},
+                                                        {"remember", "1"}});
+      EXPECT_EQ(approved.status, 302) << approved.body;
+      upstream_location = approved.Header("location");
+    }
+    EXPECT_TRUE(
+        absl::StartsWith(upstream_location, absl::StrCat("http://127.0.0.1:", upstream_port_, "/")))
+        << upstream_location;
+    // Screen 2, the upstream's own page.
+    absl::StatusOr<RawResponse> upstream_page = testing::GetUrl(upstream_location);
+    EXPECT_TRUE(upstream_page.ok());
+    EXPECT_EQ(upstream_page->status, 200) << upstream_page->body;
+    absl::StatusOr<testing::HtmlForm> upstream_form = testing::FirstForm(upstream_page->body);
+    EXPECT_TRUE(upstream_form.ok()) << upstream_page->body;
+    upstream_form->inputs["username"] = "demo";
+    upstream_form->inputs["password"] = "demo-pass";
+    upstream_form->inputs["decision"] = upstream_decision;  // the GitHub-like page's buttons
+    std::vector<std::pair<std::string, std::string>> fields(upstream_form->inputs.begin(),
+                                                            upstream_form->inputs.end());
+    absl::StatusOr<RawResponse> upstream_done =
+        testing::PostForm(upstream_port_, upstream_form->action, fields);
+    EXPECT_TRUE(upstream_done.ok());
+    EXPECT_EQ(upstream_done->status, 302) << upstream_done->body;
+    // Back at the gateway's callback, which sends the browser on to the client.
+    absl::StatusOr<RawResponse> callback = testing::GetUrl(upstream_done->Header("location"));
+    EXPECT_TRUE(callback.ok());
+    EXPECT_EQ(callback->status, 302) << callback->body;
+    return callback->Header("location");
+  }
+
+  RawResponse TokenRequest(std::vector<std::pair<std::string, std::string>> form,
+                           std::vector<std::pair<std::string, std::string>> headers = {}) {
+    return PostForm("/token", form, std::move(headers));
+  }
+
+  Tokens ParseTokens(const RawResponse& response) {
+    EXPECT_EQ(response.status, 200) << response.body;
+    EXPECT_EQ(response.Header("cache-control"), "no-store");
+    absl::StatusOr<rapidjson::Document> json = json::Parse(response.body);
+    EXPECT_TRUE(json.ok());
+    Tokens tokens;
+    tokens.access = JsonString(*json, "access_token");
+    tokens.refresh = JsonString(*json, "refresh_token");
+    if (json->HasMember("expires_in")) {
+      tokens.expires_in = (*json)["expires_in"].GetInt64();
+    }
+    EXPECT_EQ(JsonString(*json, "token_type"), "Bearer");
+    return tokens;
+  }
+
+  Tokens Redeem(const Client& client, const std::string& code, const Pkce& pkce) {
+    return ParseTokens(TokenRequest({{"grant_type", "authorization_code"},
+                                     {"code", code},
+                                     {"redirect_uri", kRedirect},
+                                     {"code_verifier", pkce.verifier},
+                                     {"client_id", client.id}}));
+  }
+
+  // A whole authorization: register, authorize, redeem.
+  Tokens Login(Client* registered = nullptr) {
+    Client client = Register();
+    Pkce pkce = testing::MakePkce();
+    const std::string redirect = Authorize(client, pkce, "s");
+    Tokens tokens = Redeem(client, testing::QueryOf(redirect)["code"], pkce);
+    if (registered != nullptr) {
+      *registered = client;
+    }
+    return tokens;
+  }
+
+  RawResponse Mcp(const std::string& access_token, const std::string& json,
+                  const std::string& session = "") {
+    std::vector<std::pair<std::string, std::string>> headers = {
+        {"Authorization", "Bearer " + access_token},
+        {"Content-Type", "application/json"},
+        {"Accept", "application/json, text/event-stream"},
+        {"Mcp-Protocol-Version", "2025-06-18"}};
+    if (!session.empty()) {
+      headers.emplace_back("Mcp-Session-Id", session);
+    }
+    absl::StatusOr<RawResponse> response =
+        testing::Send(port_, HttpRequest{"POST", "/mcp", std::move(headers), json});
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : RawResponse();
+  }
+
+  // initialize + notifications/initialized; returns the session id.
+  std::string Initialize(const std::string& access_token) {
+    RawResponse init =
+        Mcp(access_token, R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)"
+                          R"("protocolVersion":"2025-06-18","capabilities":{},)"
+                          R"("clientInfo":{"name":"e2e","version":"1"}}})");
+    EXPECT_EQ(init.status, 200) << init.body;
+    const std::string session = init.Header("mcp-session-id");
+    EXPECT_FALSE(session.empty());
+    EXPECT_EQ(
+        Mcp(access_token, R"({"jsonrpc":"2.0","method":"notifications/initialized"})", session)
+            .status,
+        202);
+    return session;
+  }
+
+  std::string UpstreamState() {
+    absl::StatusOr<RawResponse> state =
+        testing::Send(upstream_port_, HttpRequest{"GET", "/_test/state", {}, ""});
+    EXPECT_TRUE(state.ok());
+    return state.ok() ? state->body : "";
+  }
+
+  // Who signs in at the gateway's login screen.
+  std::string username_ = "alice";
+  std::string password_ = "wonderland";
+  testing::TempDir dir_;
+  std::unique_ptr<ChildProcess> upstream_;
+  uint16_t upstream_port_ = 0;
+  std::string upstream_section_;
+  std::unique_ptr<ChildProcess> gateway_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace gateway::e2e

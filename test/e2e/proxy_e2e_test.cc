@@ -1,0 +1,539 @@
+// The MCP proxy path end to end: the real gateway binary, a client holding a real token pair
+// (obtained through the GitHub-like authorization server), and an upstream resource server the
+// test controls in process, so that it can stream, stall, reset, or record what it received.
+
+#include <dirent.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "source/common/net.h"
+#include "test/e2e/gateway_fixture.h"
+#include "test/support/producer_stream.h"
+#include "test/support/test_server.h"
+
+namespace gateway::e2e {
+namespace {
+
+using testing::RawClient;
+using testing::TestServer;
+
+// The whole default chain, with `forward_config` for upstream_forward.
+std::string ChainWith(absl::string_view forward_config) {
+  return absl::StrCat(
+      "filters:\n"
+      "  - {name: health, match: {path: /healthz}}\n"
+      "  - {name: metadata, match: {prefix: /.well-known/}}\n"
+      "  - {name: dcr, match: {path: /register}}\n"
+      "  - {name: authorize, match: {path: /authorize}}\n"
+      "  - {name: login}\n"
+      "  - {name: upstream_callback, match: {path: /upstream/callback}}\n"
+      "  - {name: token_exchange, match: {path: /token}}\n"
+      "  - {name: revoke, match: {path: /revoke}}\n"
+      "  - {name: bearer_split, match: {prefix: /mcp}}\n"
+      "  - name: upstream_forward\n"
+      "    match: {prefix: /mcp}\n"
+      "    config: ",
+      forward_config, "\n");
+}
+
+// Serves the streams of `factory` on /mcp and 404 elsewhere: the gateway asks a resource server
+// for its metadata first, and a test server must not answer that with an endless stream.
+class McpOnlyStream : public http::ServerStream {
+ public:
+  McpOnlyStream(http::ResponseEncoder& encoder, const http::StreamFactory& factory)
+      : encoder_(encoder), factory_(factory) {}
+  void OnHeaders(http::RequestHead&& head, bool end_stream) override {
+    if (!absl::StartsWith(head.path, "/mcp")) {
+      testing::SendResponse(encoder_, 404, "");
+      return;
+    }
+    inner_ = factory_(encoder_);
+    inner_->OnHeaders(std::move(head), end_stream);
+  }
+  void OnData(absl::string_view data, bool end_stream) override {
+    if (inner_ != nullptr) {
+      inner_->OnData(data, end_stream);
+    }
+  }
+  void OnWatermark(bool above) override {
+    if (inner_ != nullptr) {
+      inner_->OnWatermark(above);
+    }
+  }
+  void OnEnd(http::StreamEnd reason) override {
+    if (inner_ != nullptr) {
+      inner_->OnEnd(reason);
+    }
+  }
+
+ private:
+  http::ResponseEncoder& encoder_;
+  const http::StreamFactory& factory_;
+  std::unique_ptr<http::ServerStream> inner_;
+};
+
+// A test upstream resource server: `factory` answers /mcp.
+class ResourceServer : public TestServer {
+ public:
+  explicit ResourceServer(http::StreamFactory factory)
+      : TestServer([this](http::ResponseEncoder& encoder) {
+          return std::make_unique<McpOnlyStream>(encoder, factory_);
+        }),
+        factory_(std::move(factory)) {}
+
+ private:
+  http::StreamFactory factory_;
+};
+
+// What the upstream saw of the last request.
+struct Seen {
+  absl::Mutex mutex;
+  http::RequestHead head ABSL_GUARDED_BY(mutex);
+  std::string body ABSL_GUARDED_BY(mutex);
+  absl::Notification ended;
+  std::atomic<http::StreamEnd> end_reason{http::StreamEnd::kComplete};
+};
+
+// Records each request and answers a fixed JSON-RPC result, with headers that must and must not
+// reach the client.
+http::StreamFactory Recording(Seen& seen) {
+  return testing::RespondWith([&seen](const http::RequestHead& head, const std::string& body,
+                                      http::ResponseEncoder& encoder) {
+    {
+      absl::MutexLock lock(&seen.mutex);
+      seen.head = head;
+      seen.body = body;
+    }
+    http::ResponseHead response;
+    response.headers.Add("Content-Type", "application/json");
+    response.headers.Add("Mcp-Session-Id", "session-1");
+    response.headers.Add("Set-Cookie", "upstream=secret");
+    response.headers.Add("X-Upstream-Internal", "not for clients");
+    const std::string json = R"({"jsonrpc":"2.0","id":1,"result":{"ok":true}})";
+    response.headers.Add("Content-Length", absl::StrCat(json.size()));
+    encoder.EncodeHeaders(std::move(response), false);
+    encoder.EncodeData(json, true);
+  });
+}
+
+// An SSE stream that sends its first event at once and the next ones when the test says so; it
+// tells the test when it ends.
+class EventStream : public http::ServerStream {
+ public:
+  EventStream(http::ResponseEncoder& encoder, Seen& seen, http::ResponseEncoder*& handle)
+      : encoder_(encoder), seen_(seen) {
+    handle = &encoder;
+  }
+  void OnHeaders(http::RequestHead&& head, bool) override {
+    {
+      absl::MutexLock lock(&seen_.mutex);
+      seen_.head = std::move(head);
+    }
+    http::ResponseHead response;
+    response.headers.Add("Content-Type", "text/event-stream");
+    response.headers.Add("Cache-Control", "no-cache");
+    encoder_.EncodeHeaders(std::move(response), false);
+    encoder_.EncodeData("data: event 1\n\n", false);
+  }
+  void OnData(absl::string_view, bool) override {}
+  void OnWatermark(bool) override {}
+  void OnEnd(http::StreamEnd reason) override {
+    seen_.end_reason = reason;
+    seen_.ended.Notify();
+  }
+
+ private:
+  http::ResponseEncoder& encoder_;
+  Seen& seen_;
+};
+
+// Answers nothing, ever; notes when the request goes away.
+class SilentStream : public http::ServerStream {
+ public:
+  explicit SilentStream(Seen& seen) : seen_(seen) {}
+  void OnHeaders(http::RequestHead&&, bool) override {}
+  void OnData(absl::string_view, bool) override {}
+  void OnWatermark(bool) override {}
+  void OnEnd(http::StreamEnd reason) override {
+    seen_.end_reason = reason;
+    seen_.ended.Notify();
+  }
+
+ private:
+  Seen& seen_;
+};
+
+// A TCP server that answers every request with bytes that are not HTTP.
+class GarbageServer {
+ public:
+  GarbageServer() {
+    fd_ = *ListenReusePort(*Address::FromIp("127.0.0.1", 0), 16);
+    Address bound;
+    bound.length = sizeof(bound.storage);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
+    port_ = bound.port();
+    thread_ = std::thread([this] {
+      while (true) {
+        int client = accept4(fd_, nullptr, nullptr, 0);
+        if (client < 0) {
+          if (errno == EAGAIN) {
+            if (stop_) {
+              return;
+            }
+            usleep(1000);  // the listening socket is non-blocking; this thread only serves tests
+            continue;
+          }
+          return;
+        }
+        char buffer[4096];
+        [[maybe_unused]] ssize_t got = recv(client, buffer, sizeof(buffer), 0);
+        static constexpr char kGarbage[] = "SMTP READY\r\n\r\n\x01\x02\x03";
+        [[maybe_unused]] ssize_t sent = send(client, kGarbage, sizeof(kGarbage) - 1, MSG_NOSIGNAL);
+        close(client);
+      }
+    });
+  }
+  ~GarbageServer() {
+    stop_ = true;
+    thread_.join();
+    close(fd_);
+  }
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+int64_t OpenFileDescriptors(pid_t pid) {
+  int64_t count = 0;
+  DIR* directory = opendir(absl::StrCat("/proc/", pid, "/fd").c_str());
+  if (directory == nullptr) {
+    return -1;
+  }
+  while (readdir(directory) != nullptr) {
+    ++count;
+  }
+  closedir(directory);
+  return count;
+}
+
+int64_t ResidentKiB(pid_t pid) {
+  std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(status, line)) {
+    if (absl::StartsWith(line, "VmRSS:")) {
+      int64_t kib = 0;
+      absl::SimpleAtoi(absl::StripAsciiWhitespace(line.substr(6, line.size() - 9)), &kib);
+      return kib;
+    }
+  }
+  return -1;
+}
+
+class ProxyE2eTest : public GatewayFixture {
+ protected:
+  // The GitHub-like server authorizes; MCP traffic goes to `resource_port`.
+  void Start(uint16_t resource_port, absl::string_view forward_config = "{}") {
+    StartGithubLikeUpstream(absl::StrCat("http://127.0.0.1:", resource_port, "/mcp"));
+    StartGateway(ChainWith(forward_config));
+    tokens_ = Login(&client_);
+  }
+
+  std::vector<std::pair<std::string, std::string>> Auth() {
+    return {{"Authorization", "Bearer " + tokens_.access}};
+  }
+
+  // Opens a GET event stream through the gateway and reads its head.
+  RawClient OpenStream() {
+    absl::StatusOr<RawClient> client = RawClient::Connect(port_);
+    EXPECT_TRUE(client.ok());
+    EXPECT_TRUE(client->Send(absl::StrCat("GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: "
+                                          "text/event-stream\r\nAuthorization: Bearer ",
+                                          tokens_.access, "\r\n\r\n")));
+    absl::StatusOr<RawResponse> head = client->ReadHead();
+    EXPECT_TRUE(head.ok()) << head.status();
+    EXPECT_EQ(head->status, 200);
+    EXPECT_EQ(head->Header("content-type"), "text/event-stream");
+    return std::move(*client);
+  }
+
+  Client client_;
+  Tokens tokens_;
+};
+
+TEST_F(ProxyE2eTest, ForwardsWithTheUpstreamTokenAndOnlyTheHeadersThatBelong) {
+  Seen seen;
+  ResourceServer upstream(Recording(seen));
+  Start(upstream.port());
+  std::vector<std::pair<std::string, std::string>> headers = Auth();
+  headers.insert(headers.end(), {{"Content-Type", "application/json"},
+                                 {"Accept", "application/json, text/event-stream"},
+                                 {"Mcp-Protocol-Version", "2025-06-18"},
+                                 {"X-Forwarded-For", "6.6.6.6"},
+                                 {"Cookie", "gateway-session=1"},
+                                 {"Proxy-Authorization", "Basic c2VjcmV0"},
+                                 {"Connection", "keep-alive, X-Hop"},
+                                 {"X-Hop", "hop"},
+                                 {"TE", "trailers"}});
+  absl::StatusOr<RawResponse> response = testing::Send(
+      port_, HttpRequest{"POST", "/mcp?x=1", headers, R"({"jsonrpc":"2.0","id":1})"});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(response->body, R"({"jsonrpc":"2.0","id":1,"result":{"ok":true}})");
+  EXPECT_EQ(response->Header("mcp-session-id"), "session-1");
+  EXPECT_FALSE(response->HasHeader("set-cookie"));
+  EXPECT_FALSE(response->HasHeader("x-upstream-internal"));
+
+  absl::MutexLock lock(&seen.mutex);
+  const http::HeaderMap& sent = seen.head.headers;
+  EXPECT_EQ(seen.head.target, "/mcp?x=1");
+  EXPECT_THAT(*sent.Get("authorization"), ::testing::StartsWith("Bearer gho_"));
+  EXPECT_EQ(*sent.Get("host"), absl::StrCat("127.0.0.1:", upstream.port()));
+  EXPECT_EQ(*sent.Get("x-forwarded-for"), "127.0.0.1");
+  EXPECT_EQ(*sent.Get("x-forwarded-proto"), "http");
+  EXPECT_EQ(*sent.Get("mcp-protocol-version"), "2025-06-18");
+  for (const char* dropped : {"cookie", "proxy-authorization", "x-hop", "te", "connection"}) {
+    EXPECT_EQ(sent.Get(dropped), nullptr) << dropped;
+  }
+  EXPECT_EQ(seen.body, R"({"jsonrpc":"2.0","id":1})");
+}
+
+TEST_F(ProxyE2eTest, EventsReachTheClientOneByOneAsTheUpstreamSendsThem) {
+  Seen seen;
+  http::ResponseEncoder* stream = nullptr;
+  ResourceServer upstream([&](http::ResponseEncoder& encoder) {
+    return std::make_unique<EventStream>(encoder, seen, stream);
+  });
+  Start(upstream.port());
+  RawClient client = OpenStream();
+  // Event 1 arrives while event 2 does not exist yet: nothing is held back.
+  EXPECT_THAT(client.ReadSome(absl::Seconds(5)), HasSubstr("data: event 1"));
+  upstream.RunAndWait([&] { stream->EncodeData("data: event 2\n\n", false); });
+  EXPECT_THAT(client.ReadSome(absl::Seconds(5)), HasSubstr("data: event 2"));
+  upstream.RunAndWait([&] { stream->EncodeData("data: event 3\n\n", true); });
+  EXPECT_THAT(client.ReadSome(absl::Seconds(5)), HasSubstr("data: event 3"));
+}
+
+TEST_F(ProxyE2eTest, AClientThatLeavesMidStreamCancelsTheUpstreamRequest) {
+  Seen seen;
+  http::ResponseEncoder* stream = nullptr;
+  ResourceServer upstream([&](http::ResponseEncoder& encoder) {
+    return std::make_unique<EventStream>(encoder, seen, stream);
+  });
+  Start(upstream.port());
+  const int64_t baseline = OpenFileDescriptors(gateway_->pid());
+  {
+    RawClient client = OpenStream();
+    EXPECT_THAT(client.ReadSome(absl::Seconds(5)), HasSubstr("event 1"));
+  }  // the client hangs up
+  ASSERT_TRUE(seen.ended.WaitForNotificationWithTimeout(absl::Seconds(5)));
+  EXPECT_EQ(seen.end_reason.load(), http::StreamEnd::kClientGone);
+  // The gateway let go of both sockets.
+  for (int i = 0; i < 100 && OpenFileDescriptors(gateway_->pid()) > baseline; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));  // the gateway frees sockets after the event loop turn
+  }
+  EXPECT_LE(OpenFileDescriptors(gateway_->pid()), baseline);
+}
+
+TEST_F(ProxyE2eTest, AnUpstreamResetMidStreamEndsTheClientsStream) {
+  Seen seen;
+  http::ResponseEncoder* stream = nullptr;
+  ResourceServer upstream([&](http::ResponseEncoder& encoder) {
+    return std::make_unique<EventStream>(encoder, seen, stream);
+  });
+  Start(upstream.port());
+  RawClient client = OpenStream();
+  EXPECT_THAT(client.ReadSome(absl::Seconds(5)), HasSubstr("event 1"));
+  upstream.RunAndWait([&] { stream->Reset(); });
+  EXPECT_TRUE(client.WaitForClose(absl::Seconds(5)));
+  // And the gateway serves the next request.
+  EXPECT_EQ(Get("/healthz").status, 200);
+}
+
+TEST_F(ProxyE2eTest, UnreachableUpstreamIs502) {
+  const uint16_t closed = *ReservePort(*Address::FromIp("127.0.0.1", 0));
+  Start(closed);
+  absl::StatusOr<RawResponse> response =
+      testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), "{}"});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 502);
+  EXPECT_THAT(response->body, HasSubstr("bad_gateway"));
+}
+
+TEST_F(ProxyE2eTest, SlowUpstreamIs504) {
+  Seen seen;
+  ResourceServer upstream([&](http::ResponseEncoder&) { return std::make_unique<SilentStream>(seen); });
+  Start(upstream.port(), "{response_timeout: 300ms}");
+  absl::StatusOr<RawResponse> response =
+      testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), "{}"});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 504);
+  EXPECT_THAT(response->body, HasSubstr("upstream_timeout"));
+  // The upstream request was given up, not left hanging.
+  EXPECT_TRUE(seen.ended.WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
+TEST_F(ProxyE2eTest, GarbageFromTheUpstreamIs502) {
+  GarbageServer upstream;
+  Start(upstream.port());
+  absl::StatusOr<RawResponse> response =
+      testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), "{}"});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 502);
+  EXPECT_EQ(Get("/healthz").status, 200);
+}
+
+TEST_F(ProxyE2eTest, Upstream401BecomesTheGatewaysOwnChallenge) {
+  ResourceServer upstream(testing::RespondWith(
+      [](const http::RequestHead&, const std::string&, http::ResponseEncoder& encoder) {
+        http::ResponseHead head;
+        head.status = 401;
+        head.headers.Add("WWW-Authenticate", "Bearer realm=\"GitHub\"");
+        head.headers.Add("Content-Length", "0");
+        encoder.EncodeHeaders(std::move(head), true);
+      }));
+  Start(upstream.port());
+  absl::StatusOr<RawResponse> response =
+      testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), "{}"});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 401);
+  EXPECT_THAT(response->Header("www-authenticate"), HasSubstr("error=\"invalid_token\""));
+  EXPECT_THAT(response->Header("www-authenticate"),
+              HasSubstr("/.well-known/oauth-protected-resource/mcp\""));
+  EXPECT_THAT(response->Header("www-authenticate"), Not(HasSubstr("GitHub")));
+}
+
+TEST_F(ProxyE2eTest, InsufficientScopeIsPassedOnAndRefreshThenRequiresReauthorization) {
+  ResourceServer upstream(testing::RespondWith(
+      [](const http::RequestHead&, const std::string&, http::ResponseEncoder& encoder) {
+        http::ResponseHead head;
+        head.status = 403;
+        head.headers.Add("WWW-Authenticate",
+                         "Bearer error=\"insufficient_scope\", scope=\"repo admin:org\"");
+        head.headers.Add("Content-Length", "0");
+        encoder.EncodeHeaders(std::move(head), true);
+      }));
+  Start(upstream.port());
+  absl::StatusOr<RawResponse> response =
+      testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), "{}"});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 403);
+  EXPECT_THAT(response->Header("www-authenticate"),
+              HasSubstr("error=\"insufficient_scope\", scope=\"repo admin:org\""));
+  EXPECT_THAT(response->Header("www-authenticate"), HasSubstr("resource_metadata="));
+  // A refresh cannot add scope: the client is sent to authorize again.
+  RawResponse refresh = TokenRequest({{"grant_type", "refresh_token"},
+                                      {"refresh_token", tokens_.refresh},
+                                      {"client_id", client_.id}});
+  EXPECT_EQ(refresh.status, 400);
+  EXPECT_THAT(refresh.body, HasSubstr("invalid_grant"));
+}
+
+TEST_F(ProxyE2eTest, ASlowReaderPausesTheUpstreamInsteadOfGrowingTheGateway) {
+  constexpr size_t kTotal = 64 << 20;
+  testing::ProducerStream::Stats stats;
+  ResourceServer upstream([&](http::ResponseEncoder& encoder) {
+    return std::make_unique<testing::ProducerStream>(encoder, stats, kTotal, 64 << 10);
+  });
+  Start(upstream.port());
+  const int64_t rss_before = ResidentKiB(gateway_->pid());
+  absl::StatusOr<RawClient> client = RawClient::Connect(port_);
+  ASSERT_TRUE(client.ok());
+  client->SetReceiveBuffer(64 << 10);
+  ASSERT_TRUE(client->Send(absl::StrCat("GET /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ",
+                                        tokens_.access, "\r\n\r\n")));
+  // The client reads nothing: the gateway stops reading the upstream, which is told to stop.
+  ASSERT_TRUE(stats.paused.WaitForNotificationWithTimeout(absl::Seconds(20)));
+  const int64_t rss_stalled = ResidentKiB(gateway_->pid());
+  absl::StatusOr<RawResponse> response = client->ReadResponse(absl::Seconds(60));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->body.size(), kTotal);
+  // 64 MiB went through; the gateway held a few buffers' worth at most.
+  EXPECT_LT(rss_stalled - rss_before, 16 * 1024) << rss_before << " KiB → " << rss_stalled;
+}
+
+TEST_F(ProxyE2eTest, AnotherUsersTokenCannotJoinASession) {
+  Seen seen;
+  ResourceServer upstream(Recording(seen));
+  Start(upstream.port());  // alice
+  absl::StatusOr<RawResponse> created =
+      testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), "{}"});
+  ASSERT_TRUE(created.ok());
+  ASSERT_EQ(created->Header("mcp-session-id"), "session-1");
+  username_ = "bob";
+  password_ = "builder";
+  Tokens bob = Login();
+  {
+    absl::MutexLock lock(&seen.mutex);
+    seen.body = "untouched";
+  }
+  RawResponse stolen = Mcp(bob.access, "{}", "session-1");
+  EXPECT_EQ(stolen.status, 404);
+  {
+    absl::MutexLock lock(&seen.mutex);
+    EXPECT_EQ(seen.body, "untouched");  // the upstream never saw bob's request
+  }
+  EXPECT_EQ(Mcp(tokens_.access, "{}", "session-1").status, 200);  // alice's own session
+}
+
+TEST_F(ProxyE2eTest, MethodsOriginsAndPreflights) {
+  Seen seen;
+  ResourceServer upstream(Recording(seen));
+  Start(upstream.port(), "{allowed_origins: [\"https://inspector.example\"]}");
+  std::vector<std::pair<std::string, std::string>> headers = Auth();
+  absl::StatusOr<RawResponse> put =
+      testing::Send(port_, HttpRequest{"PUT", "/mcp", headers, "{}"});
+  ASSERT_TRUE(put.ok());
+  EXPECT_EQ(put->status, 405);
+  EXPECT_EQ(put->Header("allow"), "GET, POST, DELETE");
+  headers.emplace_back("Origin", "https://evil.example");
+  absl::StatusOr<RawResponse> foreign =
+      testing::Send(port_, HttpRequest{"POST", "/mcp", headers, "{}"});
+  ASSERT_TRUE(foreign.ok());
+  EXPECT_EQ(foreign->status, 403);
+  absl::StatusOr<RawResponse> preflight = testing::Send(
+      port_, HttpRequest{"OPTIONS", "/mcp", {{"Origin", "https://inspector.example"}}, ""});
+  ASSERT_TRUE(preflight.ok());
+  EXPECT_EQ(preflight->status, 204);
+  EXPECT_EQ(preflight->Header("access-control-allow-origin"), "https://inspector.example");
+  absl::StatusOr<RawResponse> allowed = testing::Send(
+      port_, HttpRequest{"POST",
+                         "/mcp",
+                         {{"Authorization", "Bearer " + tokens_.access},
+                          {"Origin", "https://inspector.example"}},
+                         "{}"});
+  ASSERT_TRUE(allowed.ok());
+  EXPECT_EQ(allowed->status, 200);
+  EXPECT_EQ(allowed->Header("access-control-allow-origin"), "https://inspector.example");
+}
+
+TEST_F(ProxyE2eTest, RevokingAGrantClosesItsOpenStreams) {
+  Seen seen;
+  http::ResponseEncoder* stream = nullptr;
+  ResourceServer upstream([&](http::ResponseEncoder& encoder) {
+    return std::make_unique<EventStream>(encoder, seen, stream);
+  });
+  Start(upstream.port(), "{revocation_check: 200ms}");
+  RawClient client = OpenStream();
+  EXPECT_THAT(client.ReadSome(absl::Seconds(5)), HasSubstr("event 1"));
+  EXPECT_EQ(PostForm("/revoke", {{"token", tokens_.refresh}, {"client_id", client_.id}}).status,
+            200);
+  EXPECT_TRUE(client.WaitForClose(absl::Seconds(5)));
+  ASSERT_TRUE(seen.ended.WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
+}  // namespace
+}  // namespace gateway::e2e
