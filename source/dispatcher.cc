@@ -125,6 +125,20 @@ class DnsQueryImpl : public DnsQuery {
   std::shared_ptr<PendingLookup> pending_;
 };
 
+// Answers a lookup on a later turn of the loop, always: evdns answers numeric hosts and
+// /etc/hosts entries synchronously, and a callback that runs before Resolve() returns is a trap
+// for the caller. Nothing is delivered to a lookup cancelled in the meantime.
+void AnswerLater(const std::shared_ptr<PendingLookup>& pending,
+                 absl::StatusOr<std::vector<Address>> addresses) {
+  std::weak_ptr<PendingLookup> weak = pending;
+  pending->dispatcher->Post([weak, addresses = std::move(addresses)]() mutable {
+    std::shared_ptr<PendingLookup> alive = weak.lock();
+    if (alive != nullptr && !alive->cancelled) {
+      alive->callback(std::move(addresses));
+    }
+  });
+}
+
 void OnResolvedTrampoline(int result, evutil_addrinfo* info, void* arg) {
   std::unique_ptr<std::shared_ptr<PendingLookup>> holder(
       static_cast<std::shared_ptr<PendingLookup>*>(arg));
@@ -144,18 +158,9 @@ void OnResolvedTrampoline(int result, evutil_addrinfo* info, void* arg) {
   if (info != nullptr) {
     evutil_freeaddrinfo(info);
   }
-  if (pending->cancelled) {
-    return;
+  if (!pending->cancelled) {
+    AnswerLater(pending, std::move(addresses));
   }
-  // Always answer on a later turn of the loop: evdns answers numeric hosts and /etc/hosts entries
-  // synchronously, and a callback that runs before Resolve() returns is a trap for the caller.
-  std::weak_ptr<PendingLookup> weak = pending;
-  pending->dispatcher->Post([weak, addresses = std::move(addresses)]() mutable {
-    std::shared_ptr<PendingLookup> alive = weak.lock();
-    if (alive != nullptr && !alive->cancelled) {
-      alive->callback(std::move(addresses));
-    }
-  });
 }
 
 }  // namespace
@@ -272,6 +277,11 @@ std::unique_ptr<DnsQuery> Dispatcher::Resolve(const std::string& host, uint16_t 
   auto pending = std::make_shared<PendingLookup>();
   pending->dispatcher = this;
   pending->callback = std::move(callback);
+  // An IP address needs no lookup (and no resolver, whose sockets would stay open).
+  if (absl::StatusOr<Address> numeric = Address::FromIp(host, port); numeric.ok()) {
+    AnswerLater(pending, std::vector<Address>{*numeric});
+    return std::make_unique<DnsQueryImpl>(std::move(pending));
+  }
   evutil_addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;

@@ -22,16 +22,18 @@
 
 namespace gateway::e2e {
 
-using ::testing::HasSubstr;
-using ::testing::Not;
 using testing::ChildProcess;
+using ::testing::HasSubstr;
 using testing::HttpRequest;
+using ::testing::Not;
 using testing::Pkce;
 using testing::RawResponse;
 
 constexpr char kRedirect[] = "http://127.0.0.1:9999/cb";
 
-inline std::string Source(absl::string_view path) { return absl::StrCat(GATEWAY_SOURCE_DIR, "/", path); }
+inline std::string Source(absl::string_view path) {
+  return absl::StrCat(GATEWAY_SOURCE_DIR, "/", path);
+}
 
 struct Client {
   std::string id;
@@ -64,6 +66,14 @@ inline absl::StatusOr<rapidjson::Document> RpcResult(const RawResponse& response
 
 class GatewayFixture : public ::testing::Test {
  protected:
+  // The gateway stops as in production (SIGTERM, drain, exit 0), which also lets the sanitizers
+  // check it for leaks.
+  void TearDown() override {
+    if (gateway_ != nullptr) {
+      EXPECT_EQ(gateway_->Stop(), 0) << gateway_->Output();
+    }
+  }
+
   // The upstream: the SDK-built demo, or the GitHub-like fake.
   void StartDemoUpstream(int token_ttl_seconds = 3600) {
     upstream_ = std::make_unique<ChildProcess>(
@@ -89,15 +99,15 @@ class GatewayFixture : public ::testing::Test {
     upstream_section_ = absl::StrCat(
         "  rs: ", resource_server.empty() ? origin + "/mcp" : resource_server,
         "\n  client_id: Iv1.gateway\n  client_secret: gh-secret\n",
-        "  authorize_endpoint: ", origin, "/login/oauth/authorize\n", "  token_endpoint: ",
-        origin, "/login/oauth/access_token\n", "  scopes: repo read:user\n");
+        "  authorize_endpoint: ", origin, "/login/oauth/authorize\n", "  token_endpoint: ", origin,
+        "/login/oauth/access_token\n", "  scopes: repo read:user\n");
   }
 
   void StartGateway(absl::string_view extra_yaml = "") {
-    const std::string yaml =
-        absl::StrCat("listener: {port: 0, workers: 2}\nupstream:\n", upstream_section_,
-                     "users: [{name: alice, password: wonderland}, {name: bob, password: builder}]\n",
-                     "login: {max_failures: 3, failure_window: 1m}\n", extra_yaml);
+    const std::string yaml = absl::StrCat(
+        "listener: {port: 0, workers: 2}\nupstream:\n", upstream_section_,
+        "users: [{name: alice, password: wonderland}, {name: bob, password: builder}]\n",
+        "login: {max_failures: 3, failure_window: 1m}\n", extra_yaml);
     gateway_ = std::make_unique<ChildProcess>(
         GATEWAY_BINARY,
         std::vector<std::string>{absl::StrCat("--config=", dir_.Write("gateway.yaml", yaml))},

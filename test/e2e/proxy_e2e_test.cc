@@ -260,9 +260,10 @@ class ProxyE2eTest : public GatewayFixture {
   RawClient OpenStream() {
     absl::StatusOr<RawClient> client = RawClient::Connect(port_);
     EXPECT_TRUE(client.ok());
-    EXPECT_TRUE(client->Send(absl::StrCat("GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: "
-                                          "text/event-stream\r\nAuthorization: Bearer ",
-                                          tokens_.access, "\r\n\r\n")));
+    EXPECT_TRUE(
+        client->Send(absl::StrCat("GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: "
+                                  "text/event-stream\r\nAuthorization: Bearer ",
+                                  tokens_.access, "\r\n\r\n")));
     absl::StatusOr<RawResponse> head = client->ReadHead();
     EXPECT_TRUE(head.ok()) << head.status();
     EXPECT_EQ(head->status, 200);
@@ -288,8 +289,8 @@ TEST_F(ProxyE2eTest, ForwardsWithTheUpstreamTokenAndOnlyTheHeadersThatBelong) {
                                  {"Connection", "keep-alive, X-Hop"},
                                  {"X-Hop", "hop"},
                                  {"TE", "trailers"}});
-  absl::StatusOr<RawResponse> response = testing::Send(
-      port_, HttpRequest{"POST", "/mcp?x=1", headers, R"({"jsonrpc":"2.0","id":1})"});
+  absl::StatusOr<RawResponse> response =
+      testing::Send(port_, HttpRequest{"POST", "/mcp?x=1", headers, R"({"jsonrpc":"2.0","id":1})"});
   ASSERT_TRUE(response.ok());
   EXPECT_EQ(response->status, 200) << response->body;
   EXPECT_EQ(response->body, R"({"jsonrpc":"2.0","id":1,"result":{"ok":true}})");
@@ -375,7 +376,8 @@ TEST_F(ProxyE2eTest, UnreachableUpstreamIs502) {
 
 TEST_F(ProxyE2eTest, SlowUpstreamIs504) {
   Seen seen;
-  ResourceServer upstream([&](http::ResponseEncoder&) { return std::make_unique<SilentStream>(seen); });
+  ResourceServer upstream(
+      [&](http::ResponseEncoder&) { return std::make_unique<SilentStream>(seen); });
   Start(upstream.port(), "{response_timeout: 300ms}");
   absl::StatusOr<RawResponse> response =
       testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), "{}"});
@@ -494,8 +496,7 @@ TEST_F(ProxyE2eTest, MethodsOriginsAndPreflights) {
   ResourceServer upstream(Recording(seen));
   Start(upstream.port(), "{allowed_origins: [\"https://inspector.example\"]}");
   std::vector<std::pair<std::string, std::string>> headers = Auth();
-  absl::StatusOr<RawResponse> put =
-      testing::Send(port_, HttpRequest{"PUT", "/mcp", headers, "{}"});
+  absl::StatusOr<RawResponse> put = testing::Send(port_, HttpRequest{"PUT", "/mcp", headers, "{}"});
   ASSERT_TRUE(put.ok());
   EXPECT_EQ(put->status, 405);
   EXPECT_EQ(put->Header("allow"), "GET, POST, DELETE");
@@ -509,12 +510,12 @@ TEST_F(ProxyE2eTest, MethodsOriginsAndPreflights) {
   ASSERT_TRUE(preflight.ok());
   EXPECT_EQ(preflight->status, 204);
   EXPECT_EQ(preflight->Header("access-control-allow-origin"), "https://inspector.example");
-  absl::StatusOr<RawResponse> allowed = testing::Send(
-      port_, HttpRequest{"POST",
-                         "/mcp",
-                         {{"Authorization", "Bearer " + tokens_.access},
-                          {"Origin", "https://inspector.example"}},
-                         "{}"});
+  absl::StatusOr<RawResponse> allowed =
+      testing::Send(port_, HttpRequest{"POST",
+                                       "/mcp",
+                                       {{"Authorization", "Bearer " + tokens_.access},
+                                        {"Origin", "https://inspector.example"}},
+                                       "{}"});
   ASSERT_TRUE(allowed.ok());
   EXPECT_EQ(allowed->status, 200);
   EXPECT_EQ(allowed->Header("access-control-allow-origin"), "https://inspector.example");

@@ -79,6 +79,20 @@ ChildProcess::~ChildProcess() {
     Wait(absl::Seconds(10));
   }
   reader_.join();
+  const std::string output = Output();
+  if (absl::StrContains(output, "Sanitizer") || absl::StrContains(output, "runtime error:")) {
+    ADD_FAILURE() << "a sanitizer reported a problem in the child process:\n" << output;
+  }
+}
+
+int ChildProcess::Stop() {
+  Signal(SIGTERM);
+  const int code = Wait(absl::Seconds(10));
+  if (code != -1) {
+    return code;
+  }
+  Signal(SIGKILL);
+  return Wait(absl::Seconds(10));
 }
 
 bool ChildProcess::WaitForOutput(absl::string_view text, absl::Duration timeout) {

@@ -2,7 +2,8 @@
 
 // Programs the end-to-end tests run: the gateway binary and the Node.js test peers. Output
 // (stdout and stderr together) is collected for the test to wait on and read; a process still
-// running when its object dies is killed.
+// running when its object dies is killed. A sanitizer report in the output fails the test, so
+// memory errors inside the gateway process are caught by the tests that drive it.
 
 #include <sys/types.h>
 
@@ -49,6 +50,8 @@ class ChildProcess {
   void Signal(int signal_number);
   // The exit code (128 + signal for a killed process), or -1 while still running at `timeout`.
   int Wait(absl::Duration timeout);
+  // SIGTERM, then the exit code (SIGKILL after 10 s).
+  int Stop();
   std::string Output();
   pid_t pid() const { return pid_; }
 

@@ -175,7 +175,7 @@ absl::StatusOr<UpstreamTokens> ParseTokenResponse(const http::FetchResponse& res
   if (!error.empty()) {
     // GitHub says "bad_verification_code" where RFC 6749 says invalid_grant; both mean the code
     // or refresh token is no good.
-    const absl::string_view code =
+    const std::string code =
         error == "bad_verification_code" || error == "bad_refresh_token" ? "invalid_grant" : error;
     return absl::PermissionDeniedError(absl::StrCat(code, ": ", description));
   }
