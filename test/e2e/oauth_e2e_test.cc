@@ -5,8 +5,10 @@
 //   * test/upstreams/github_like.mjs: GitHub's OAuth App behaviour (pre-registered client,
 //     form-encoded token responses, 200 with an error, no refresh tokens).
 
+#include <atomic>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -320,6 +322,130 @@ TEST_F(OAuthE2eTest, CallbackWithAnUnknownStateChangesNothing) {
   EXPECT_EQ(forged.status, 400);
   EXPECT_FALSE(forged.HasHeader("location"));
   EXPECT_THAT(UpstreamState(), HasSubstr("\"issued_access_tokens\":[]"));  // no exchange made
+}
+
+TEST_F(OAuthE2eTest, FiftyParallelRedemptionsOfOneCodeGiveExactlyOneTokenPair) {
+  StartDemoUpstream();
+  StartGateway();
+  Client client = Register();
+  Pkce pkce = testing::MakePkce();
+  const std::string code = testing::QueryOf(Authorize(client, pkce, "s"))["code"];
+  const std::string body = oauth::EncodeForm({{"grant_type", "authorization_code"},
+                                              {"code", code},
+                                              {"redirect_uri", kRedirect},
+                                              {"code_verifier", pkce.verifier},
+                                              {"client_id", client.id}});
+  std::atomic<int> successes{0};
+  std::atomic<int> refusals{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 50; ++i) {
+    threads.emplace_back([&] {
+      absl::StatusOr<RawResponse> response = testing::Send(
+          port_,
+          HttpRequest{
+              "POST", "/token", {{"Content-Type", "application/x-www-form-urlencoded"}}, body});
+      if (response.ok() && response->status == 200) {
+        ++successes;
+      } else if (response.ok() && response->status == 400 &&
+                 absl::StrContains(response->body, "invalid_grant")) {
+        ++refusals;
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  EXPECT_EQ(successes.load(), 1);
+  EXPECT_EQ(refusals.load(), 49);
+}
+
+TEST_F(OAuthE2eTest, DiscoversAnAuthorizationServerWhoseIssuerHasAPath) {
+  StartGithubLikeUpstream();
+  // Only the issuer: the gateway must find RFC 8414 metadata at
+  // /.well-known/oauth-authorization-server/login/oauth, not after the path.
+  upstream_section_ = absl::StrCat("  rs: http://127.0.0.1:", upstream_port_, "/mcp\n",
+                                   "  as: http://127.0.0.1:", upstream_port_, "/login/oauth\n",
+                                   "  client_id: Iv1.gateway\n  client_secret: gh-secret\n");
+  StartGateway();
+  Tokens tokens = Login();
+  EXPECT_EQ(Mcp(tokens.access, R"({"jsonrpc":"2.0","id":1,"method":"initialize","params":{)"
+                               R"("protocolVersion":"2025-06-18","capabilities":{},)"
+                               R"("clientInfo":{"name":"e2e","version":"1"}}})")
+                .status,
+            200);
+}
+
+TEST_F(OAuthE2eTest, ConsentIsRememberedPerUserAndClient) {
+  StartDemoUpstream();
+  StartGateway();
+  Client client = Register();
+  Authorize(client, testing::MakePkce(), "first");  // asks for consent, remembers it
+  RawResponse login = OpenLogin(client, testing::MakePkce(), "second");
+  absl::StatusOr<testing::HtmlForm> form = testing::FirstForm(login.body);
+  ASSERT_TRUE(form.ok());
+  RawResponse signed_in = PostForm(form->action, {{"flow", form->inputs["flow"]},
+                                                  {"csrf", form->inputs["csrf"]},
+                                                  {"username", "alice"},
+                                                  {"password", "wonderland"}});
+  EXPECT_EQ(signed_in.status, 302);  // straight on to the upstream, no consent screen
+  EXPECT_TRUE(absl::StartsWith(signed_in.Header("location"),
+                               absl::StrCat("http://127.0.0.1:", upstream_port_, "/")));
+  // Another user has not consented: bob sees the screen.
+  username_ = "bob";
+  password_ = "builder";
+  RawResponse bob_login = OpenLogin(client, testing::MakePkce(), "third");
+  absl::StatusOr<testing::HtmlForm> bob_form = testing::FirstForm(bob_login.body);
+  ASSERT_TRUE(bob_form.ok());
+  RawResponse bob = PostForm(bob_form->action, {{"flow", bob_form->inputs["flow"]},
+                                                {"csrf", bob_form->inputs["csrf"]},
+                                                {"username", "bob"},
+                                                {"password", "builder"}});
+  EXPECT_EQ(bob.status, 200);
+  EXPECT_THAT(bob.body, HasSubstr("Allow"));
+}
+
+TEST_F(OAuthE2eTest, EventStreamsNotificationsAndSessionEndThroughTheSdkServer) {
+  StartDemoUpstream();
+  StartGateway();
+  Tokens tokens = Login();
+  const std::string session = Initialize(tokens.access);
+  // The standalone GET stream of the session.
+  absl::StatusOr<testing::RawClient> stream = testing::RawClient::Connect(port_);
+  ASSERT_TRUE(stream.ok());
+  ASSERT_TRUE(stream->Send(absl::StrCat(
+      "GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nMcp-Protocol-Version: "
+      "2025-06-18\r\nMcp-Session-Id: ",
+      session, "\r\nAuthorization: Bearer ", tokens.access, "\r\n\r\n")));
+  absl::StatusOr<RawResponse> head = stream->ReadHead();
+  ASSERT_TRUE(head.ok()) << head.status();
+  ASSERT_EQ(head->status, 200);
+  EXPECT_EQ(head->Header("content-type"), "text/event-stream");
+  // A tool that streams notifications on its own reply, then one on the GET stream.
+  RawResponse notify = Mcp(tokens.access,
+                           R"({"jsonrpc":"2.0","id":5,"method":"tools/call","params":{)"
+                           R"("name":"notify","arguments":{"count":2,"interval_ms":50}}})",
+                           session);
+  EXPECT_EQ(notify.status, 200);
+  EXPECT_THAT(notify.body, HasSubstr("notification 1 of 2"));
+  EXPECT_THAT(notify.body, HasSubstr("notification 2 of 2"));
+  EXPECT_THAT(notify.body, HasSubstr("sent 2 notifications"));
+  std::string received;
+  for (int i = 0; i < 20 && !absl::StrContains(received, "standalone notification"); ++i) {
+    received += stream->ReadSome(absl::Milliseconds(500));
+  }
+  EXPECT_THAT(received, HasSubstr("standalone notification"));
+  // DELETE ends the session upstream.
+  absl::StatusOr<RawResponse> ended =
+      testing::Send(port_, HttpRequest{"DELETE",
+                                       "/mcp",
+                                       {{"Authorization", "Bearer " + tokens.access},
+                                        {"Mcp-Session-Id", session},
+                                        {"Mcp-Protocol-Version", "2025-06-18"}},
+                                       ""});
+  ASSERT_TRUE(ended.ok());
+  EXPECT_EQ(ended->status, 200);
+  EXPECT_EQ(Mcp(tokens.access, R"({"jsonrpc":"2.0","id":6,"method":"tools/list"})", session).status,
+            404);
 }
 
 }  // namespace
