@@ -3,11 +3,13 @@
 // test controls in process, so that it can stream, stall, reset, or record what it received.
 
 #include <dirent.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <fstream>
+#include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -534,6 +536,63 @@ TEST_F(ProxyE2eTest, RevokingAGrantClosesItsOpenStreams) {
             200);
   EXPECT_TRUE(client.WaitForClose(absl::Seconds(5)));
   ASSERT_TRUE(seen.ended.WaitForNotificationWithTimeout(absl::Seconds(5)));
+}
+
+// Counts the streams that reached the upstream and tells the test when all of them have.
+class CountingEventStream : public http::ServerStream {
+ public:
+  CountingEventStream(http::ResponseEncoder& encoder, std::atomic<int>& open)
+      : encoder_(encoder), open_(open) {}
+  void OnHeaders(http::RequestHead&&, bool) override {
+    http::ResponseHead response;
+    response.headers.Add("Content-Type", "text/event-stream");
+    encoder_.EncodeHeaders(std::move(response), false);
+    encoder_.EncodeData(": open\n\n", false);
+    ++open_;
+  }
+  void OnData(absl::string_view, bool) override {}
+  void OnWatermark(bool) override {}
+  void OnEnd(http::StreamEnd) override { --open_; }
+
+ private:
+  http::ResponseEncoder& encoder_;
+  std::atomic<int>& open_;
+};
+
+TEST_F(ProxyE2eTest, HoldsAThousandEventStreamsOpen) {
+  constexpr int kStreams = 1000;
+  rlimit limit;
+  getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;  // the gateway, a child, inherits this too
+  setrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < 4 * kStreams + 200) {
+    GTEST_SKIP() << "needs " << 4 * kStreams + 200 << " file descriptors, the limit is "
+                 << limit.rlim_cur;
+  }
+  std::atomic<int> open{0};
+  ResourceServer upstream([&](http::ResponseEncoder& encoder) {
+    return std::make_unique<CountingEventStream>(encoder, open);
+  });
+  Start(upstream.port());
+  const int64_t rss_before = ResidentKiB(gateway_->pid());
+  std::vector<RawClient> clients;
+  clients.reserve(kStreams);
+  for (int i = 0; i < kStreams; ++i) {
+    clients.push_back(OpenStream());
+    ASSERT_THAT(clients.back().ReadSome(absl::Seconds(10)), HasSubstr(": open")) << i;
+  }
+  EXPECT_EQ(open.load(), kStreams);
+  const int64_t rss_open = ResidentKiB(gateway_->pid());
+  const double per_stream_kib = static_cast<double>(rss_open - rss_before) / kStreams;
+  RecordProperty("gateway_rss_kib_per_open_stream", absl::StrCat(per_stream_kib));
+  std::cout << "gateway RSS: " << rss_before << " KiB before, " << rss_open << " KiB with "
+            << kStreams << " streams open: " << per_stream_kib << " KiB per stream\n";
+  EXPECT_LT(per_stream_kib, 64.0);
+  clients.clear();  // every client leaves; every upstream stream must follow
+  for (int i = 0; i < 500 && open.load() > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));  // the upstream counts on its own thread
+  }
+  EXPECT_EQ(open.load(), 0);
 }
 
 }  // namespace
