@@ -23,6 +23,7 @@
 #include "source/common/http/message.h"
 #include "source/common/http/reply.h"
 #include "source/common/http/server_connection.h"
+#include "source/common/oauth/client_metadata.h"
 #include "source/common/oauth/upstream_client.h"
 #include "source/common/oauth/users.h"
 #include "source/common/store/store.h"
@@ -119,6 +120,7 @@ struct FactoryContext {
   const token::KeyRing& keys;
   oauth::UpstreamOAuth& upstream;
   const oauth::Users& users;
+  oauth::ClientMetadataResolver& client_metadata;
 };
 
 // Registered by name; names the YAML `name:` of a chain entry.

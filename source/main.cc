@@ -20,6 +20,7 @@
 #include "source/common/config/flags.h"
 #include "source/common/crypto.h"
 #include "source/common/log.h"
+#include "source/common/oauth/client_metadata.h"
 #include "source/common/oauth/upstream_client.h"
 #include "source/common/oauth/users.h"
 #include "source/common/store/memory_store.h"
@@ -140,13 +141,14 @@ int Main(int argc, char** argv) {
   BlockingPool blocking_pool(1);
   oauth::Users users(config.users, blocking_pool);
   oauth::UpstreamOAuth upstream(config);
+  oauth::ClientMetadataResolver client_metadata(clock, config.oauth.allow_private_client_metadata);
   store::MemoryStoreBackend store_backend(clock, config.store.limits);
 
   FilterRegistry registry;
   RegisterBuiltinFilters(registry);
   RegisterExtensionFilters(registry);
   ServerState state;
-  FactoryContext context{config, state, clock, *keys, upstream, users};
+  FactoryContext context{config, state, clock, *keys, upstream, users, client_metadata};
   absl::StatusOr<std::shared_ptr<const FilterChain>> chain =
       FilterChain::Build(config, registry, context);
   if (!chain.ok()) {

@@ -135,6 +135,45 @@ absl::StatusOr<int> ListenReusePort(const Address& address, int backlog) {
   return *fd;
 }
 
+namespace {
+
+bool IsPublicIpv4(const unsigned char* ip) {
+  const uint32_t a = ip[0];
+  const uint32_t b = ip[1];
+  return !(a == 0 || a == 10 || a == 127 || (a == 100 && (b & 0xc0) == 64) ||
+           (a == 169 && b == 254) || (a == 172 && (b & 0xf0) == 16) || (a == 192 && b == 168) ||
+           (a == 192 && b == 0 && ip[2] == 0) || (a == 198 && (b & 0xfe) == 18) || a >= 224);
+}
+
+}  // namespace
+
+bool IsPublicAddress(const Address& address) {
+  if (address.family() == AF_INET) {
+    return IsPublicIpv4(reinterpret_cast<const unsigned char*>(
+        &reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_addr));
+  }
+  if (address.family() != AF_INET6) {
+    return false;
+  }
+  const auto* ip = reinterpret_cast<const unsigned char*>(
+      &reinterpret_cast<const sockaddr_in6*>(&address.storage)->sin6_addr);
+  static constexpr unsigned char kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(ip, kMappedPrefix, sizeof(kMappedPrefix)) == 0) {
+    return IsPublicIpv4(ip + 12);
+  }
+  bool all_zero_but_last = true;
+  for (int i = 0; i < 15; ++i) {
+    all_zero_but_last = all_zero_but_last && ip[i] == 0;
+  }
+  if (all_zero_but_last) {
+    return false;  // :: and ::1
+  }
+  return !((ip[0] & 0xfe) == 0xfc ||                     // fc00::/7 unique local
+           (ip[0] == 0xfe && (ip[1] & 0xc0) == 0x80) ||  // fe80::/10 link-local
+           ip[0] == 0xff ||                              // multicast
+           (ip[0] == 0x20 && ip[1] == 0x01 && ip[2] == 0x0d && ip[3] == 0xb8));  // documentation
+}
+
 void SetNoDelay(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

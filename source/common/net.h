@@ -39,6 +39,12 @@ absl::StatusOr<uint16_t> ReservePort(const Address& address);
 // spreads connections across them.
 absl::StatusOr<int> ListenReusePort(const Address& address, int backlog);
 
+// Whether `address` is on the public internet: not loopback, private (RFC 1918, RFC 4193),
+// shared (RFC 6598), link-local (cloud metadata services live there), unspecified, multicast or
+// reserved; IPv4-mapped IPv6 is judged as the IPv4 address it carries. The SSRF guard for URLs
+// that do not come from the gateway's own configuration.
+bool IsPublicAddress(const Address& address);
+
 // Sets TCP_NODELAY: MCP replies and SSE events are small and must leave at once.
 void SetNoDelay(int fd);
 

@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "source/common/crypto.h"
 #include "source/common/liveness.h"
+#include "source/common/oauth/client_metadata.h"
 #include "source/common/oauth/form.h"
 #include "source/common/oauth/pages.h"
 #include "source/common/oauth/redirect_uri.h"
@@ -47,6 +48,8 @@ class AuthorizeFilter : public Filter {
     return FilterStatus::kStopIteration;
   }
 
+  void OnDestroy(http::StreamEnd) override { metadata_.reset(); }
+
  private:
   void Start(absl::string_view parameters) {
     absl::StatusOr<oauth::Form> form = oauth::Form::Parse(parameters);
@@ -62,6 +65,10 @@ class AuthorizeFilter : public Filter {
                                                    "The request names no client (client_id)."));
       return;
     }
+    if (context_.config.oauth.client_metadata_documents && oauth::IsClientMetadataUrl(client_id)) {
+      ResolveMetadataDocument(client_id);
+      return;
+    }
     callbacks_.store().GetClient(
         client_id, liveness_.Guard([this](absl::StatusOr<std::optional<store::Client>> client) {
           if (!client.ok()) {
@@ -74,6 +81,32 @@ class AuthorizeFilter : public Filter {
           } else {
             Check(**client);
           }
+        }));
+  }
+
+  // A client id that is a URL: its metadata document, fetched (or cached), becomes the client
+  // record the token endpoint will find later.
+  void ResolveMetadataDocument(const std::string& url) {
+    metadata_ = context_.client_metadata.Resolve(
+        callbacks_.http_client(), url,
+        liveness_.Guard([this](absl::StatusOr<store::Client> client) {
+          if (!client.ok()) {
+            callbacks_.SendLocalReply(oauth::RenderError(
+                400, "Unknown application",
+                absl::StrCat("The application's metadata document is not usable: ",
+                             client.status().message())));
+            return;
+          }
+          client->created_at = client->last_used_at = context_.clock.Now();
+          store::Client record = *client;
+          callbacks_.store().PutClient(
+              std::move(record), liveness_.Guard([this, client = *client](absl::Status status) {
+                if (!status.ok()) {
+                  callbacks_.SendLocalReply(http::ReplyFromStatus(status));
+                  return;
+                }
+                Check(client);
+              }));
         }));
   }
 
@@ -183,6 +216,7 @@ class AuthorizeFilter : public Filter {
   FilterCallbacks& callbacks_;
   const FactoryContext context_;
   oauth::Form params_;
+  std::unique_ptr<oauth::Operation> metadata_;
   Liveness liveness_;
 };
 

@@ -81,6 +81,10 @@ MetadataDocuments Build(const Config& config) {
   Scopes(server, config.oauth.scopes);
   server.Key("authorization_response_iss_parameter_supported");  // RFC 9207
   server->Bool(true);
+  if (config.oauth.client_metadata_documents) {
+    server.Key("client_id_metadata_document_supported");
+    server->Bool(true);
+  }
   server->EndObject();
   out.authorization_server = server.Finish();
   return out;

@@ -17,9 +17,12 @@
 #include "gtest/gtest.h"
 #include "source/common/json.h"
 #include "source/common/oauth/form.h"
+#include "source/common/tls.h"
 #include "test/e2e/gateway_fixture.h"
 #include "test/support/browser.h"
 #include "test/support/child_process.h"
+#include "test/support/test_certificate.h"
+#include "test/support/test_server.h"
 
 namespace gateway::e2e {
 namespace {
@@ -446,6 +449,61 @@ TEST_F(OAuthE2eTest, EventStreamsNotificationsAndSessionEndThroughTheSdkServer) 
   EXPECT_EQ(ended->status, 200);
   EXPECT_EQ(Mcp(tokens.access, R"({"jsonrpc":"2.0","id":6,"method":"tools/list"})", session).status,
             404);
+}
+
+// A client ID metadata document served over TLS by the test, at https://localhost:PORT/app.json.
+class MetadataDocumentServer {
+ public:
+  MetadataDocumentServer()
+      : certificate_(*testing::MakeTestCertificate()),
+        context_(*tls::CreateServerContext(certificate_.certificate_file, certificate_.key_file)),
+        server_(testing::RespondWith([this](const http::RequestHead&, const std::string&,
+                                            http::ResponseEncoder& encoder) {
+                  testing::SendResponse(
+                      encoder, 200,
+                      absl::StrCat(R"({"client_id":")", url(), R"(","client_name":"Doc App",)",
+                                   R"("redirect_uris":[")", kRedirect, R"("]})"),
+                      "application/json");
+                }),
+                http::ConnectionLimits{}, context_.get()) {}
+
+  std::string url() const {
+    return absl::StrCat("https://localhost:", server_.port(), "/app.json");
+  }
+  const std::string& ca_file() const { return certificate_.certificate_file; }
+
+ private:
+  testing::TestCertificate certificate_;
+  tls::SslCtxPtr context_;
+  testing::TestServer server_;
+};
+
+TEST_F(OAuthE2eTest, ClientIdMetadataDocumentsNeedNoRegistration) {
+  MetadataDocumentServer document;
+  StartDemoUpstream();
+  upstream_section_ += absl::StrCat("  ca_file: ", document.ca_file(), "\n");
+  StartGateway("oauth: {allow_private_client_metadata: true}\n");
+  EXPECT_THAT(Get("/.well-known/oauth-authorization-server").body,
+              HasSubstr(R"("client_id_metadata_document_supported":true)"));
+  Client client{document.url(), ""};
+  Pkce pkce = testing::MakePkce();
+  RawResponse login = OpenLogin(client, pkce, "doc");
+  EXPECT_THAT(login.body, HasSubstr("Doc App (localhost) wants to use"));
+  Tokens tokens = Redeem(client, testing::QueryOf(Authorize(client, pkce, "doc"))["code"], pkce);
+  EXPECT_FALSE(tokens.access.empty());
+  Initialize(tokens.access);
+}
+
+TEST_F(OAuthE2eTest, ClientIdMetadataDocumentsOnPrivateAddressesAreRefusedByDefault) {
+  MetadataDocumentServer document;
+  StartDemoUpstream();
+  upstream_section_ += absl::StrCat("  ca_file: ", document.ca_file(), "\n");
+  StartGateway();
+  RawResponse refused =
+      Get("/authorize?" + AuthorizeQuery(Client{document.url(), ""}, testing::MakePkce(), "doc"));
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_FALSE(refused.HasHeader("location"));
+  EXPECT_THAT(refused.body, HasSubstr("not a public address"));
 }
 
 }  // namespace

@@ -22,6 +22,8 @@ TestServices::TestServices(Config config_in)
     : config(std::move(config_in)),
       keys(*token::KeyRing::Create({token::KeyRing::GenerateKey("test")})),
       users(std::make_unique<oauth::Users>(config.users, pool)),
-      upstream(std::make_unique<oauth::UpstreamOAuth>(config)) {}
+      upstream(std::make_unique<oauth::UpstreamOAuth>(config)),
+      client_metadata(std::make_unique<oauth::ClientMetadataResolver>(
+          clock, config.oauth.allow_private_client_metadata)) {}
 
 }  // namespace gateway::testing

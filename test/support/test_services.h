@@ -7,6 +7,7 @@
 
 #include "source/common/blocking_pool.h"
 #include "source/common/config/config.h"
+#include "source/common/oauth/client_metadata.h"
 #include "source/common/oauth/upstream_client.h"
 #include "source/common/oauth/users.h"
 #include "source/common/token/key_ring.h"
@@ -23,7 +24,9 @@ class TestServices {
  public:
   explicit TestServices(Config config = TestConfig());
 
-  FactoryContext context() { return FactoryContext{config, state, clock, keys, *upstream, *users}; }
+  FactoryContext context() {
+    return FactoryContext{config, state, clock, keys, *upstream, *users, *client_metadata};
+  }
 
   Config config;
   ServerState state;
@@ -32,6 +35,7 @@ class TestServices {
   BlockingPool pool{1};
   std::unique_ptr<oauth::Users> users;
   std::unique_ptr<oauth::UpstreamOAuth> upstream;
+  std::unique_ptr<oauth::ClientMetadataResolver> client_metadata;
 };
 
 }  // namespace gateway::testing

@@ -407,5 +407,23 @@ TEST_F(HttpClientTest, OpensANewConnectionWhenTheUpstreamClosedTheIdleOne) {
   EXPECT_EQ(server.accepted(), 2);
 }
 
+TEST_F(HttpClientTest, PublicOnlyRequestsNeverReachPrivateAddresses) {
+  TestServer server(Echo());
+  absl::StatusOr<FetchResponse> refused = absl::UnknownError("no answer");
+  std::unique_ptr<UpstreamRequest> request = Client().Fetch(
+      LocalUrl(server.port(), "http", "localhost"), Get("/"), "",
+      [&](absl::StatusOr<FetchResponse> response) {
+        refused = std::move(response);
+        runner_.Done();
+      },
+      1 << 20, absl::Seconds(5), AddressPolicy::kPublicOnly);
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(refused.status().message(), HasSubstr("is not a public address"));
+  EXPECT_EQ(server.accepted(), 0);
+  // The same origin without the guard is reachable, on a connection of its own.
+  EXPECT_TRUE(Fetch(*client_, LocalUrl(server.port(), "http", "localhost"), Get("/")).ok());
+}
+
 }  // namespace
 }  // namespace gateway::http

@@ -9,6 +9,7 @@
 #include "source/common/crypto.h"
 #include "source/common/json.h"
 #include "source/common/oauth/client_auth.h"
+#include "source/common/oauth/client_metadata.h"
 #include "source/common/oauth/form.h"
 #include "source/common/oauth/pages.h"
 #include "source/common/oauth/redirect_uri.h"
@@ -225,6 +226,39 @@ TEST(PagesTest, EscapesEverythingAndForbidsFraming) {
   EXPECT_EQ(*page.headers.Get("X-Frame-Options"), "DENY");
   EXPECT_THAT(*page.headers.Get("Content-Security-Policy"), HasSubstr("frame-ancestors 'none'"));
   EXPECT_EQ(*page.headers.Get("Cache-Control"), "no-store");
+}
+
+TEST(ClientMetadataTest, RecognisesMetadataDocumentUrls) {
+  EXPECT_TRUE(IsClientMetadataUrl("https://app.example/oauth/client.json"));
+  EXPECT_FALSE(IsClientMetadataUrl("https://app.example/"));
+  EXPECT_FALSE(IsClientMetadataUrl("http://app.example/client.json"));
+  EXPECT_FALSE(IsClientMetadataUrl("https://user@app.example/client.json"));
+  EXPECT_FALSE(IsClientMetadataUrl("q1w2e3r4"));
+}
+
+TEST(ClientMetadataTest, ValidatesTheDocument) {
+  const std::string url = "https://app.example/client.json";
+  absl::StatusOr<store::Client> client = ParseClientMetadata(
+      url, R"({"client_id":"https://app.example/client.json","client_name":"App",)"
+           R"("redirect_uris":["http://127.0.0.1:3000/cb"]})");
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_EQ(client->client_id, url);
+  EXPECT_EQ(client->client_name, "App (app.example)");  // the host vouches, not the name
+  EXPECT_EQ(client->auth_method, "none");
+  EXPECT_THAT(ParseClientMetadata(url, R"({"client_id":"https://evil.example/c.json",)"
+                                       R"("redirect_uris":["http://127.0.0.1/cb"]})")
+                  .status()
+                  .message(),
+              HasSubstr("not the URL it was fetched from"));
+  EXPECT_FALSE(ParseClientMetadata(url, R"({"client_id":"https://app.example/client.json"})").ok());
+  EXPECT_FALSE(ParseClientMetadata(url, R"({"client_id":"https://app.example/client.json",)"
+                                        R"json("redirect_uris":["javascript:alert(1)"]})json")
+                   .ok());
+  EXPECT_FALSE(ParseClientMetadata(url, R"({"client_id":"https://app.example/client.json",)"
+                                        R"("redirect_uris":["https://app.example/cb"],)"
+                                        R"("token_endpoint_auth_method":"private_key_jwt"})")
+                   .ok());
+  EXPECT_FALSE(ParseClientMetadata(url, "not json").ok());
 }
 
 }  // namespace

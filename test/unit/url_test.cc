@@ -1,6 +1,7 @@
 #include "source/common/url.h"
 
 #include "gtest/gtest.h"
+#include "source/common/net.h"
 
 namespace gateway {
 namespace {
@@ -41,6 +42,18 @@ TEST(UrlTest, RefusesWhatTheGatewayMustNotConnectTo) {
   EXPECT_FALSE(ParseUrl("https://example.com/#frag").ok());
   EXPECT_FALSE(ParseUrl("https:///nohost").ok());
   EXPECT_FALSE(ParseUrl("not a url").ok());
+}
+
+TEST(AddressTest, TellsPublicAddressesFromTheRest) {
+  for (const char* ip : {"8.8.8.8", "140.82.112.3", "2606:4700::1111", "::ffff:8.8.8.8"}) {
+    EXPECT_TRUE(IsPublicAddress(*Address::FromIp(ip, 443))) << ip;
+  }
+  for (const char* ip :
+       {"127.0.0.1", "10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "169.254.169.254",
+        "100.64.0.1", "0.0.0.0", "224.0.0.1", "::1", "::", "fd00::1", "fe80::1", "::ffff:127.0.0.1",
+        "::ffff:10.0.0.1", "2001:db8::1"}) {
+    EXPECT_FALSE(IsPublicAddress(*Address::FromIp(ip, 443))) << ip;
+  }
 }
 
 }  // namespace

@@ -91,6 +91,10 @@ void ParseOAuth(MapReader& root, OAuthConfig& out) {
   out.mcp_path = reader.String("mcp_path", out.mcp_path);
   out.scopes = reader.StringList("scopes");
   out.remember_consent = reader.Bool("remember_consent", out.remember_consent);
+  out.client_metadata_documents =
+      reader.Bool("client_metadata_documents", out.client_metadata_documents);
+  out.allow_private_client_metadata =
+      reader.Bool("allow_private_client_metadata", out.allow_private_client_metadata);
   if (out.mcp_path.empty() || out.mcp_path.front() != '/' ||
       out.mcp_path.find_first_of("?# ") != std::string::npos) {
     reader.AddError(reader.Child("mcp_path").Error("must be a path such as /mcp"));

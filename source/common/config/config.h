@@ -67,6 +67,10 @@ struct OAuthConfig {
   std::string mcp_path = "/mcp";    // the MCP endpoint: the resource is <public_url><mcp_path>
   std::vector<std::string> scopes;  // advertised and accepted; empty accepts any scope
   bool remember_consent = true;     // a user approves each client once
+  // Client ID Metadata Documents: https URLs accepted as client ids, their metadata fetched.
+  bool client_metadata_documents = true;
+  // Let metadata documents live on loopback and private addresses (tests, private networks).
+  bool allow_private_client_metadata = false;
 };
 
 struct TokensConfig {

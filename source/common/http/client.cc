@@ -14,8 +14,8 @@ class FetchRequest final : public UpstreamRequest, public UpstreamCallbacks {
   FetchRequest(FetchCallback done, size_t max_body_bytes)
       : done_(std::move(done)), max_body_bytes_(max_body_bytes) {}
 
-  void Start(HttpClient& client, Dispatcher& dispatcher, absl::Duration timeout, const Url& origin,
-             RequestHead head, std::string body) {
+  void Start(HttpClient& client, Dispatcher& dispatcher, absl::Duration timeout,
+             AddressPolicy policy, const Url& origin, RequestHead head, std::string body) {
     deadline_ = dispatcher.CreateTimer([this, timeout] {
       inner_.reset();  // cancels
       Finish(absl::DeadlineExceededError(
@@ -25,7 +25,7 @@ class FetchRequest final : public UpstreamRequest, public UpstreamCallbacks {
     if (!body.empty()) {
       head.headers.Set("Content-Length", absl::StrCat(body.size()));
     }
-    inner_ = client.Send(origin, std::move(head), body.empty(), *this);
+    inner_ = client.Send(origin, std::move(head), body.empty(), *this, policy);
     if (!body.empty()) {
       inner_->SendData(body, /*end_stream=*/true);
     }
@@ -92,10 +92,11 @@ absl::StatusOr<SSL_CTX*> HttpClient::TlsContext() {
 }
 
 std::unique_ptr<UpstreamRequest> HttpClient::Send(const Url& origin, RequestHead head,
-                                                  bool end_stream, UpstreamCallbacks& callbacks) {
+                                                  bool end_stream, UpstreamCallbacks& callbacks,
+                                                  AddressPolicy policy) {
   auto request = std::make_unique<ClientRequest>();
   ClientConnection* connection = nullptr;
-  auto idle = idle_.find(origin.PoolKey());
+  auto idle = idle_.find(ClientConnection::PoolKey(origin, policy));
   if (idle != idle_.end() && !idle->second.empty()) {
     // The most recently used connection first: the one least likely to be timing out.
     connection = idle->second.back();
@@ -107,7 +108,7 @@ std::unique_ptr<UpstreamRequest> HttpClient::Send(const Url& origin, RequestHead
     }
     auto owned =
         std::make_unique<ClientConnection>(dispatcher_, static_cast<ClientConnectionOwner&>(*this),
-                                           origin, std::move(tls_context), options_);
+                                           origin, std::move(tls_context), options_, policy);
     connection = owned.get();
     connections_.emplace(connection, std::move(owned));
     connection->Connect();
@@ -118,9 +119,10 @@ std::unique_ptr<UpstreamRequest> HttpClient::Send(const Url& origin, RequestHead
 
 std::unique_ptr<UpstreamRequest> HttpClient::Fetch(const Url& origin, RequestHead head,
                                                    std::string body, FetchCallback done,
-                                                   size_t max_body_bytes, absl::Duration timeout) {
+                                                   size_t max_body_bytes, absl::Duration timeout,
+                                                   AddressPolicy policy) {
   auto fetch = std::make_unique<FetchRequest>(std::move(done), max_body_bytes);
-  fetch->Start(*this, dispatcher_, timeout, origin, std::move(head), std::move(body));
+  fetch->Start(*this, dispatcher_, timeout, policy, origin, std::move(head), std::move(body));
   return fetch;
 }
 

@@ -26,6 +26,13 @@
 
 namespace gateway::http {
 
+// Which addresses a request may connect to.
+enum class AddressPolicy {
+  kAny,         // destinations from the gateway's own configuration
+  kPublicOnly,  // URLs that come from outside (client metadata documents): no loopback,
+                // private or link-local address, whatever a name resolves to
+};
+
 struct ClientOptions {
   absl::Duration connect_timeout = absl::Seconds(5);  // name lookup + TCP + TLS handshake
   // No byte in either direction for this long during an exchange ends it with DeadlineExceeded.
@@ -92,14 +99,16 @@ class HttpClient : private ClientConnectionOwner {
   // Host is set to origin's authority when `head` has none. With `end_stream` false the body
   // follows through SendData(). Connection framing headers in `head` are replaced.
   std::unique_ptr<UpstreamRequest> Send(const Url& origin, RequestHead head, bool end_stream,
-                                        UpstreamCallbacks& callbacks);
+                                        UpstreamCallbacks& callbacks,
+                                        AddressPolicy policy = AddressPolicy::kAny);
 
   // One whole request and response, the body capped at `max_body_bytes` (a longer one fails
   // with ResourceExhausted) and the whole exchange at `timeout` (DeadlineExceeded). For small
   // exchanges: token endpoints, discovery documents.
   std::unique_ptr<UpstreamRequest> Fetch(const Url& origin, RequestHead head, std::string body,
                                          FetchCallback done, size_t max_body_bytes = 1 << 20,
-                                         absl::Duration timeout = absl::Seconds(15));
+                                         absl::Duration timeout = absl::Seconds(15),
+                                         AddressPolicy policy = AddressPolicy::kAny);
 
   // Connections open now, busy and idle (for tests and metrics).
   size_t connection_count() const { return connections_.size(); }

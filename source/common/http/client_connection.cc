@@ -38,13 +38,14 @@ void ClientRequest::ReadDisable(bool disable) {
 
 ClientConnection::ClientConnection(Dispatcher& dispatcher, ClientConnectionOwner& owner,
                                    const Url& origin, absl::StatusOr<SSL_CTX*> tls_context,
-                                   const ClientOptions& options)
+                                   const ClientOptions& options, AddressPolicy policy)
     : dispatcher_(dispatcher),
       owner_(owner),
       origin_(origin),
-      pool_key_(origin.PoolKey()),
+      pool_key_(PoolKey(origin, policy)),
       tls_context_(std::move(tls_context)),
       options_(options),
+      policy_(policy),
       parser_(Parser::Mode::kResponse, options.parser, *this),
       pending_(evbuffer_new(), &evbuffer_free) {
   timer_ = dispatcher_.CreateTimer([this] { OnTimer(); });
@@ -87,9 +88,18 @@ void ClientConnection::OnResolved(absl::StatusOr<std::vector<Address>> addresses
   TryNextAddress();
 }
 
+std::string ClientConnection::PoolKey(const Url& origin, AddressPolicy policy) {
+  return policy == AddressPolicy::kPublicOnly ? origin.PoolKey() + " public-only"
+                                              : origin.PoolKey();
+}
+
 void ClientConnection::TryNextAddress() {
   while (next_address_ < addresses_.size()) {
     const Address& address = addresses_[next_address_++];
+    if (policy_ == AddressPolicy::kPublicOnly && !IsPublicAddress(address)) {
+      last_error_ = absl::StrCat(address.Ip(), " is not a public address");
+      continue;
+    }
     if (*tls_context_ != nullptr) {
       absl::StatusOr<tls::SslPtr> ssl = tls::NewClientSession(*tls_context_, origin_.host);
       if (!ssl.ok()) {

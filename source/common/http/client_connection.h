@@ -46,7 +46,12 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
  public:
   // `tls_context` is null for http; for https an error fails the first exchange.
   ClientConnection(Dispatcher& dispatcher, ClientConnectionOwner& owner, const Url& origin,
-                   absl::StatusOr<SSL_CTX*> tls_context, const ClientOptions& options);
+                   absl::StatusOr<SSL_CTX*> tls_context, const ClientOptions& options,
+                   AddressPolicy policy);
+
+  // Connections are pooled per origin and address policy: one checked against private
+  // addresses never serves a request that was not, and the other way round.
+  static std::string PoolKey(const Url& origin, AddressPolicy policy);
   ~ClientConnection() override;
 
   // Starts the lookup and connection. Nothing is reported before this returns.
@@ -97,6 +102,7 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   const std::string pool_key_;
   absl::StatusOr<SSL_CTX*> tls_context_;
   const ClientOptions& options_;
+  const AddressPolicy policy_;
   Parser parser_;
   std::unique_ptr<Timer> timer_;
   std::unique_ptr<DnsQuery> dns_;
