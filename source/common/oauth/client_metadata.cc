@@ -44,17 +44,6 @@ absl::Duration Lifetime(const http::HeaderMap& headers) {
   return lifetime;
 }
 
-class DoneOperation : public Operation {};
-
-class FetchOperation : public Operation {
- public:
-  explicit FetchOperation(std::unique_ptr<http::UpstreamRequest> request)
-      : request_(std::move(request)) {}
-
- private:
-  std::unique_ptr<http::UpstreamRequest> request_;
-};
-
 }  // namespace
 
 bool IsClientMetadataUrl(absl::string_view client_id) {
@@ -146,29 +135,29 @@ std::unique_ptr<Operation> ClientMetadataResolver::Resolve(http::HttpClient& cli
   }
   if (found.has_value()) {
     done(std::move(*found));
-    return std::make_unique<DoneOperation>();
+    return DoneOperation();
   }
   absl::StatusOr<Url> parsed = ParseUrl(url);
   if (!parsed.ok()) {
     done(parsed.status());
-    return std::make_unique<DoneOperation>();
+    return DoneOperation();
   }
   http::RequestHead head;
   head.method = "GET";
   head.target = parsed->Target();
   head.headers.Add("Accept", "application/json");
   head.headers.Add("User-Agent", "mcp-oauth-gateway");
-  return std::make_unique<FetchOperation>(client.Fetch(
+  return RequestOperation(client.Fetch(
       *parsed, std::move(head), "",
       [this, url, done = std::move(done)](absl::StatusOr<http::FetchResponse> response) {
         if (!response.ok()) {
-          done(absl::UnavailableError(absl::StrCat(
-              "cannot fetch the client metadata document: ", response.status().message())));
+          done(absl::UnavailableError(absl::StrCat("cannot fetch the client metadata document: ",
+                                                   response.status().message())));
           return;
         }
         if (response->head.status != 200) {
-          done(absl::UnavailableError(absl::StrCat("the client metadata document answered HTTP ",
-                                                   response->head.status)));
+          done(absl::UnavailableError(
+              absl::StrCat("the client metadata document answered HTTP ", response->head.status)));
           return;
         }
         absl::StatusOr<store::Client> parsed_client = ParseClientMetadata(url, response->body);

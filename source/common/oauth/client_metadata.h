@@ -34,8 +34,7 @@ absl::StatusOr<store::Client> ParseClientMetadata(absl::string_view url, absl::s
 // Process-wide and thread-safe: what one worker fetched, every worker reuses until it expires.
 class ClientMetadataResolver {
  public:
-  ClientMetadataResolver(const Clock& clock, bool allow_private_addresses,
-                         size_t capacity = 1000);
+  ClientMetadataResolver(const Clock& clock, bool allow_private_addresses, size_t capacity = 1000);
 
   // The client for `url`, cached or fetched with `client` (the caller's worker's). Answers on
   // the caller's thread; at once when cached.

@@ -21,16 +21,6 @@ namespace {
 constexpr size_t kMaxDocumentBytes = 256 * 1024;
 constexpr char kRegistrationKey[] = "upstream_registration";
 
-// Wraps a fetch handle as an Operation.
-class FetchOperation : public Operation {
- public:
-  explicit FetchOperation(std::unique_ptr<http::UpstreamRequest> request)
-      : request_(std::move(request)) {}
-
- private:
-  std::unique_ptr<http::UpstreamRequest> request_;
-};
-
 http::RequestHead Head(absl::string_view method, const Url& url) {
   http::RequestHead head;
   head.method = std::string(method);
@@ -108,11 +98,32 @@ std::unique_ptr<Operation> PostTokenRequest(
   http::RequestHead head = Head("POST", *url);
   head.headers.Add("Content-Type", "application/x-www-form-urlencoded");
   Authenticate(setup, head, form);
-  return std::make_unique<FetchOperation>(
+  return RequestOperation(
       client.Fetch(*url, std::move(head), EncodeForm(form), std::move(done), kMaxDocumentBytes));
 }
 
 }  // namespace
+
+namespace {
+
+class RequestHolder : public Operation {
+ public:
+  explicit RequestHolder(std::unique_ptr<http::UpstreamRequest> request)
+      : request_(std::move(request)) {}
+
+ private:
+  std::unique_ptr<http::UpstreamRequest> request_;
+};
+
+class Finished : public Operation {};
+
+}  // namespace
+
+std::unique_ptr<Operation> RequestOperation(std::unique_ptr<http::UpstreamRequest> request) {
+  return std::make_unique<RequestHolder>(std::move(request));
+}
+
+std::unique_ptr<Operation> DoneOperation() { return std::make_unique<Finished>(); }
 
 std::string ProtectedResourceMetadataUrl(const Url& resource) {
   return absl::StrCat(resource.Origin(), "/.well-known/oauth-protected-resource",
@@ -501,9 +512,6 @@ class SetupDiscovery : public Operation {
   std::unique_ptr<http::UpstreamRequest> pending_;
 };
 
-// Operations that finish at once still return something to hold.
-class DoneOperation : public Operation {};
-
 }  // namespace
 
 UpstreamOAuth::UpstreamOAuth(const Config& config)
@@ -520,7 +528,7 @@ std::unique_ptr<Operation> UpstreamOAuth::Prepare(
   }
   if (known != nullptr) {
     done(std::move(known));
-    return std::make_unique<DoneOperation>();
+    return DoneOperation();
   }
   auto discovery = std::make_unique<SetupDiscovery>(
       config_, redirect_uri_, client, store,
@@ -585,7 +593,7 @@ std::unique_ptr<Operation> UpstreamOAuth::Revoke(http::HttpClient& client,
                                                  UpstreamCallback<bool> done) {
   if (setup.revocation_endpoint.empty()) {
     done(false);
-    return std::make_unique<DoneOperation>();
+    return DoneOperation();
   }
   return PostTokenRequest(client, setup, setup.revocation_endpoint,
                           {{"token", token}, {"token_type_hint", type_hint}},

@@ -60,6 +60,11 @@ class Operation {
 template <typename T>
 using UpstreamCallback = std::function<void(absl::StatusOr<T>)>;
 
+// An Operation around an HTTP request in flight (destroying it cancels the request).
+std::unique_ptr<Operation> RequestOperation(std::unique_ptr<http::UpstreamRequest> request);
+// An Operation for a call that already answered.
+std::unique_ptr<Operation> DoneOperation();
+
 // Well-known URLs (the path goes after the well-known suffix, never before it: RFC 9728 section
 // 3.1, RFC 8414 section 3.1; a terminating "/" of the path is dropped first).
 std::string ProtectedResourceMetadataUrl(const Url& resource);
