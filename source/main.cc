@@ -24,6 +24,7 @@
 #include "source/common/oauth/upstream_client.h"
 #include "source/common/oauth/users.h"
 #include "source/common/store/memory_store.h"
+#include "source/common/store/sqlite_store.h"
 #include "source/common/token/key_ring.h"
 #include "source/dispatcher.h"
 #include "source/filter_chain.h"
@@ -52,6 +53,36 @@ absl::StatusOr<token::KeyRing> LoadKeys(const Config& config, bool check_only) {
     return token::KeyRing::Create({token::KeyRing::GenerateKey("boot")});
   }
   return token::KeyRing::LoadOrCreate(config.tokens.key_file);
+}
+
+// The configured store, loaded and ready.
+absl::StatusOr<std::unique_ptr<store::StoreBackend>> OpenStore(const Config& config,
+                                                               const Clock& clock,
+                                                               const token::KeyRing& keys) {
+  if (config.store.type == "sqlite") {
+    absl::StatusOr<std::unique_ptr<store::SqliteStoreBackend>> sqlite =
+        store::SqliteStoreBackend::Open({config.store.path, config.store.full_sync}, clock,
+                                        config.store.limits, keys);
+    if (!sqlite.ok()) {
+      return sqlite.status();
+    }
+    const store::SqliteLoadReport& loaded = (*sqlite)->loaded();
+    log::Info(absl::StrCat(
+        "store ", config.store.path, ": ", loaded.clients, " clients, ", loaded.grants, " grants, ",
+        loaded.tokens, " tokens, ", loaded.flows + loaded.codes, " logins in progress loaded in ",
+        absl::FormatDuration(loaded.took), "; ", loaded.expired, " expired records dropped"));
+    if (loaded.unsealable > 0) {
+      log::Warning(absl::StrCat(
+          loaded.unsealable,
+          " stored grants or documents were sealed with a key not in tokens.key_file and were "
+          "dropped: their clients must authorize again"));
+    }
+    return std::unique_ptr<store::StoreBackend>(std::move(*sqlite));
+  }
+  log::Info(
+      "store: memory; registrations and tokens are lost on restart (store.type: sqlite keeps "
+      "them)");
+  return std::make_unique<store::MemoryStoreBackend>(clock, config.store.limits);
 }
 
 // Every configured password hash must be one this build can check.
@@ -142,7 +173,6 @@ int Main(int argc, char** argv) {
   oauth::Users users(config.users, blocking_pool);
   oauth::UpstreamOAuth upstream(config);
   oauth::ClientMetadataResolver client_metadata(clock, config.oauth.allow_private_client_metadata);
-  store::MemoryStoreBackend store_backend(clock, config.store.limits);
 
   FilterRegistry registry;
   RegisterBuiltinFilters(registry);
@@ -160,6 +190,12 @@ int Main(int argc, char** argv) {
     return 0;
   }
 
+  absl::StatusOr<std::unique_ptr<store::StoreBackend>> store_backend =
+      OpenStore(config, clock, *keys);
+  if (!store_backend.ok()) {
+    return Fail(1, store_backend.status().message());
+  }
+
   // Signals reach the main thread's dispatcher; a closed client socket must not kill the process.
   ::signal(SIGPIPE, SIG_IGN);
   Dispatcher main_dispatcher("main");
@@ -173,7 +209,7 @@ int Main(int argc, char** argv) {
                               " user password(s) are in plain text; store hashes instead "
                               "(mcp-oauth-gateway --hash-password)"));
   }
-  Server server(config, *chain, store_backend);
+  Server server(config, *chain, **store_backend);
   int signals_seen = 0;
   auto on_signal = [&](const char* name) {
     ++signals_seen;

@@ -131,10 +131,16 @@ void ParseTokens(MapReader& root, TokensConfig& out) {
 void ParseStore(MapReader& root, StoreConfig& out) {
   MapReader reader(root.Child("store"));
   out.type = reader.String("type", out.type);
-  if (out.type != "memory") {
+  if (out.type != "memory" && out.type != "sqlite") {
     reader.AddError(reader.Child("type").Error(
-        absl::StrCat("unknown store type \"", out.type, "\" (available: memory)")));
+        absl::StrCat("unknown store type \"", out.type, "\" (available: memory, sqlite)")));
   }
+  out.path = reader.String("path", out.path);
+  const std::string synchronous = reader.String("synchronous", out.full_sync ? "full" : "normal");
+  if (synchronous != "full" && synchronous != "normal") {
+    reader.AddError(reader.Child("synchronous").Error("must be full or normal"));
+  }
+  out.full_sync = synchronous == "full";
   store::StoreLimits& limits = out.limits;
   constexpr int64_t kMax = 100'000'000;
   limits.max_clients = reader.Int("max_clients", limits.max_clients, 1, kMax);
@@ -343,6 +349,16 @@ absl::Status FinalizeConfig(Config& config) {
   if (config.users.empty()) {
     config.users.push_back(UserConfig{"gateway_user", "gateway_pass"});
     config.default_login = true;
+  }
+  if (config.store.type == "sqlite") {
+    if (config.store.path.empty()) {
+      return absl::InvalidArgumentError(
+          "store.type sqlite needs store.path, the database file (created on first start)");
+    }
+    // The upstream tokens in the file are sealed: they must stay readable after a restart.
+    if (config.tokens.key_file.empty()) {
+      config.tokens.key_file = absl::StrCat(config.store.path, ".key");
+    }
   }
   if (!config.upstream.ca_file.empty()) {
     std::ifstream ca(config.upstream.ca_file);

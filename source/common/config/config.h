@@ -83,7 +83,9 @@ struct TokensConfig {
 };
 
 struct StoreConfig {
-  std::string type = "memory";
+  std::string type = "memory";  // memory or sqlite
+  std::string path;             // sqlite: the database file
+  bool full_sync = true;        // sqlite: synchronous=FULL (else NORMAL)
   store::StoreLimits limits;
 };
 

@@ -323,8 +323,7 @@ std::optional<Consent> MemoryState::GetConsent(const std::string& user,
   return found->second;
 }
 
-absl::StatusOr<int64_t> MemoryState::CountAttempt(const std::string& key,
-                                                  absl::Duration window) {
+absl::StatusOr<int64_t> MemoryState::CountAttempt(const std::string& key, absl::Duration window) {
   absl::MutexLock lock(&mutex_);
   const absl::Time now = clock_.Now();
   auto found = counters_.find(key);
@@ -386,9 +385,8 @@ void MemoryState::SweepLocked() {
       }
     }
   };
-  sweep(clients_, Table::kClients, [&](const Client& client) {
-    return client.last_used_at + limits_.client_idle_ttl <= now;
-  });
+  sweep(clients_, Table::kClients,
+        [&](const Client& client) { return client.last_used_at + limits_.client_idle_ttl <= now; });
   std::vector<std::string> expired_flows;
   for (const auto& [id, flow] : flows_) {
     if (flow.expires_at <= now) {
@@ -398,7 +396,8 @@ void MemoryState::SweepLocked() {
   for (const std::string& id : expired_flows) {
     EraseFlowLocked(id);
   }
-  sweep(codes_, Table::kCodes, [&](const CodeEntry& entry) { return entry.code.expires_at <= now; });
+  sweep(codes_, Table::kCodes,
+        [&](const CodeEntry& entry) { return entry.code.expires_at <= now; });
   sweep(tokens_, Table::kTokens,
         [&](const std::shared_ptr<const TokenRecord>& token) { return token->expires_at <= now; });
   sweep(grants_, Table::kGrants, [&](const Grant& grant) { return grant.expires_at <= now; });

@@ -45,6 +45,9 @@ class MemoryState {
  public:
   MemoryState(const Clock& clock, StoreLimits limits) : clock_(clock), limits_(limits) {}
 
+  // The key of a user's consent to a client (the key the journal sees for it).
+  static std::string ConsentKey(const std::string& user, const std::string& client_id);
+
   // Attaches `journal` (not owned), before any worker uses the state.
   void SetJournal(Journal* journal) { journal_ = journal; }
 
@@ -93,7 +96,6 @@ class MemoryState {
     absl::Duration window;
   };
 
-  static std::string ConsentKey(const std::string& user, const std::string& client_id);
   // Room for one more entry in `table`, bounded by `max`: sweeps once if it is full.
   template <typename Map>
   absl::Status RoomLocked(const Map& table, size_t max, absl::string_view what)

@@ -1,39 +1,52 @@
-#include "source/common/store/memory_store.h"
+// The store contract, run against every backend: what the memory backend does, the sqlite one
+// does too (plus surviving a restart, tested in sqlite_store_test.cc).
 
 #include <memory>
+#include <optional>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "source/common/store/memory_store.h"
+#include "source/common/store/sqlite_store.h"
+#include "source/common/token/key_ring.h"
 #include "source/dispatcher.h"
+#include "test/support/child_process.h"
 #include "test/support/fake_clock.h"
+#include "test/support/store_answer.h"
 
 namespace gateway::store {
 namespace {
 
-// The memory backend answers before returning; these helpers turn its callbacks into values.
-template <typename T>
-T Value(const std::function<void(Callback<T>)>& call) {
-  std::optional<absl::StatusOr<T>> result;
-  call([&](absl::StatusOr<T> value) { result = std::move(value); });
-  EXPECT_TRUE(result.has_value()) << "the memory store must answer at once";
-  EXPECT_TRUE(result->ok()) << result->status();
-  return **result;
-}
-
-absl::Status Done(const std::function<void(DoneCallback)>& call) {
-  std::optional<absl::Status> result;
-  call([&](absl::Status status) { result = status; });
-  EXPECT_TRUE(result.has_value());
-  return *result;
-}
-
-class MemoryStoreTest : public ::testing::Test {
+class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
-  MemoryStoreTest() : dispatcher_("test") { Reset(StoreLimits{}); }
+  StoreTest()
+      : dispatcher_("test"), keys_(*token::KeyRing::Create({token::KeyRing::GenerateKey("k")})) {
+    Reset(StoreLimits{});
+  }
 
   void Reset(StoreLimits limits) {
-    backend_ = std::make_unique<MemoryStoreBackend>(clock_, limits);
+    store_.reset();
+    backend_.reset();
+    if (GetParam() == "sqlite") {
+      absl::StatusOr<std::unique_ptr<SqliteStoreBackend>> opened = SqliteStoreBackend::Open(
+          {absl::StrCat(dir_.path(), "/state-", ++files_, ".db"), false}, clock_, limits, keys_);
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      backend_ = std::move(*opened);
+    } else {
+      backend_ = std::make_unique<MemoryStoreBackend>(clock_, limits);
+    }
     store_ = backend_->ForWorker(dispatcher_);
+  }
+
+  template <typename T>
+  T Value(const std::function<void(Callback<T>)>& call) {
+    absl::StatusOr<T> result = testing::StoreAnswer<T>(dispatcher_, call, GetParam() == "memory");
+    EXPECT_TRUE(result.ok()) << result.status();
+    return result.ok() ? std::move(*result) : T();
+  }
+
+  absl::Status Done(const std::function<void(DoneCallback)>& call) {
+    return testing::StoreDone(dispatcher_, call, GetParam() == "memory");
   }
 
   TokenRecord Token(std::string hash, TokenKind kind, std::string grant_id,
@@ -55,11 +68,17 @@ class MemoryStoreTest : public ::testing::Test {
 
   testing::FakeClock clock_;
   Dispatcher dispatcher_;
-  std::unique_ptr<MemoryStoreBackend> backend_;
+  testing::TempDir dir_;
+  token::KeyRing keys_;
+  int files_ = 0;
+  std::unique_ptr<StoreBackend> backend_;
   std::unique_ptr<Store> store_;
 };
 
-TEST_F(MemoryStoreTest, CodesAreSingleUseAndAReplayIsRecognised) {
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("memory", "sqlite"),
+                         [](const auto& info) { return info.param; });
+
+TEST_P(StoreTest, CodesAreSingleUseAndAReplayIsRecognised) {
   Code code;
   code.code_hash = "h1";
   code.grant_id = "g1";
@@ -77,7 +96,7 @@ TEST_F(MemoryStoreTest, CodesAreSingleUseAndAReplayIsRecognised) {
   EXPECT_FALSE(forged.reused);
 }
 
-TEST_F(MemoryStoreTest, ExpiredCodesAreGone) {
+TEST_P(StoreTest, ExpiredCodesAreGone) {
   Code code;
   code.code_hash = "h1";
   code.expires_at = clock_.Now() + absl::Seconds(60);
@@ -86,7 +105,7 @@ TEST_F(MemoryStoreTest, ExpiredCodesAreGone) {
   EXPECT_FALSE(Value<CodeTake>([&](auto done) { store_->TakeCode("h1", done); }).code);
 }
 
-TEST_F(MemoryStoreTest, UpstreamStateFindsItsFlowOnce) {
+TEST_P(StoreTest, UpstreamStateFindsItsFlowOnce) {
   Flow flow;
   flow.flow_id = "f1";
   flow.client_id = "c1";
@@ -103,7 +122,7 @@ TEST_F(MemoryStoreTest, UpstreamStateFindsItsFlowOnce) {
   EXPECT_FALSE(Value<std::optional<Flow>>([&](auto done) { store_->GetFlow("f1", done); }));
 }
 
-TEST_F(MemoryStoreTest, TokensExpireAndRevokingAGrantRemovesItsTokens) {
+TEST_P(StoreTest, TokensExpireAndRevokingAGrantRemovesItsTokens) {
   ASSERT_TRUE(Done([&](auto done) {
                 store_->PutToken(Token("a1", TokenKind::kAccess, "g1", absl::Minutes(5)), done);
               }).ok());
@@ -122,7 +141,7 @@ TEST_F(MemoryStoreTest, TokensExpireAndRevokingAGrantRemovesItsTokens) {
   EXPECT_NE(GetToken("a2"), nullptr);  // another grant's token is untouched
 }
 
-TEST_F(MemoryStoreTest, RefreshRotationHappensOnceThenReportsReplays) {
+TEST_P(StoreTest, RefreshRotationHappensOnceThenReportsReplays) {
   ASSERT_TRUE(Done([&](auto done) {
                 store_->PutToken(Token("r1", TokenKind::kRefresh, "g1"), done);
               }).ok());
@@ -146,7 +165,7 @@ TEST_F(MemoryStoreTest, RefreshRotationHappensOnceThenReportsReplays) {
   EXPECT_EQ(unknown, RotateOutcome::kUnknown);  // an access token cannot be rotated
 }
 
-TEST_F(MemoryStoreTest, LimitsAnswerResourceExhaustedAndSweepingFreesRoom) {
+TEST_P(StoreTest, LimitsAnswerResourceExhaustedAndSweepingFreesRoom) {
   StoreLimits limits;
   limits.max_clients = 2;
   limits.client_idle_ttl = absl::Hours(1);
@@ -171,7 +190,7 @@ TEST_F(MemoryStoreTest, LimitsAnswerResourceExhaustedAndSweepingFreesRoom) {
   EXPECT_FALSE(Value<std::optional<Client>>([&](auto done) { store_->GetClient("c2", done); }));
 }
 
-TEST_F(MemoryStoreTest, AttemptCountersUseFixedWindows) {
+TEST_P(StoreTest, AttemptCountersUseFixedWindows) {
   for (int expected = 1; expected <= 3; ++expected) {
     EXPECT_EQ(Value<int64_t>(
                   [&](auto done) { store_->CountAttempt("login:alice", absl::Minutes(1), done); }),
@@ -187,7 +206,7 @@ TEST_F(MemoryStoreTest, AttemptCountersUseFixedWindows) {
             1);
 }
 
-TEST_F(MemoryStoreTest, WorkersShareOneState) {
+TEST_P(StoreTest, WorkersShareOneState) {
   std::unique_ptr<Store> other = backend_->ForWorker(dispatcher_);
   ASSERT_TRUE(
       Done([&](auto done) { store_->PutToken(Token("a1", TokenKind::kAccess, "g1"), done); }).ok());
@@ -197,7 +216,7 @@ TEST_F(MemoryStoreTest, WorkersShareOneState) {
   EXPECT_NE(seen, nullptr);
 }
 
-TEST_F(MemoryStoreTest, ConsentAndMetaRoundTrip) {
+TEST_P(StoreTest, ConsentAndMetaRoundTrip) {
   Consent consent{"alice", "c1", "mcp:tools", clock_.Now()};
   ASSERT_TRUE(Done([&](auto done) { store_->PutConsent(consent, done); }).ok());
   auto found =
