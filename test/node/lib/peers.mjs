@@ -114,10 +114,14 @@ class Child {
 }
 
 // Starts the demo upstream, then the gateway in front of it. Returns the URLs and a stop().
+// With `upstreamRs` no demo upstream is started: the gateway fronts that MCP server instead, and
+// `upstreamConfig` adds keys to the gateway's `upstream:` map (e.g. {client_id, client_secret}).
 export async function startPeers({
   gatewayPath = gatewayPathFromArgs(),
   tokenTtl = 5,
   logLevel = 'info',
+  upstreamRs,
+  upstreamConfig = {},
   extraConfig = ''
 } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-node-test-'));
@@ -139,21 +143,26 @@ export async function startPeers({
       .join('\n');
 
   try {
-    peers.upstream = new Child(
-      'demo-upstream',
-      process.execPath,
-      [DEMO_UPSTREAM, '--port', '0', '--token-ttl', String(tokenTtl), '--test-endpoints'],
-      { cwd: dir }
-    );
-    const [, upstreamUrl] = await peers.upstream.waitFor(/demo-upstream listening on (http:\/\/\S+)/);
-    peers.upstreamUrl = upstreamUrl;
+    let rs = upstreamRs;
+    if (!rs) {
+      peers.upstream = new Child(
+        'demo-upstream',
+        process.execPath,
+        [DEMO_UPSTREAM, '--port', '0', '--token-ttl', String(tokenTtl), '--test-endpoints'],
+        { cwd: dir }
+      );
+      const [, upstreamUrl] = await peers.upstream.waitFor(/demo-upstream listening on (http:\/\/\S+)/);
+      peers.upstreamUrl = upstreamUrl;
+      rs = `${upstreamUrl}/mcp`;
+    }
+    const upstream = { rs, ...upstreamConfig };
 
     const configPath = path.join(dir, 'gateway.yaml');
     writeFileSync(
       configPath,
       [
         'listener: {port: 0, workers: 2}',
-        `upstream: {rs: ${upstreamUrl}/mcp}`,
+        `upstream: ${JSON.stringify(upstream)}`, // JSON is YAML
         `users: [{name: ${GATEWAY_USER.username}, password: ${GATEWAY_USER.password}}]`,
         'tokens: {access_ttl: 1h}',
         `log: {level: ${logLevel}}`,
