@@ -23,6 +23,8 @@ bool Base64UrlDecode(absl::string_view text, std::string* out);
 
 // SHA-256 of `data`, 32 raw bytes.
 std::string Sha256(absl::string_view data);
+// HMAC-SHA256 of `data` under `key`, 32 raw bytes.
+std::string HmacSha256(absl::string_view key, absl::string_view data);
 // The store key of a secret (token half, code, client secret): base64url(SHA-256(secret)).
 // Secrets are never stored; 256-bit random ones need no salt or stretching.
 std::string SecretHash(absl::string_view secret);

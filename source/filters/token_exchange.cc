@@ -19,6 +19,11 @@ namespace {
 
 // Refresh the upstream token when less than this is left of it.
 constexpr absl::Duration kUpstreamRefreshMargin = absl::Minutes(2);
+// One refresh of a grant at a time: the lease outlives the slowest upstream refresh, and a
+// refresh that finds it taken looks again every kLeaseRetry, for up to kLeaseWait.
+constexpr absl::Duration kLeaseTtl = absl::Seconds(60);
+constexpr absl::Duration kLeaseRetry = absl::Milliseconds(50);
+constexpr absl::Duration kLeaseWait = absl::Seconds(30);
 
 // Whether every scope in `requested` is in `granted` (RFC 6749 section 6: a refresh may narrow).
 bool ScopeWithin(absl::string_view requested, absl::string_view granted) {
@@ -77,6 +82,8 @@ class TokenExchangeFilter : public Filter {
   void OnDestroy(http::StreamEnd) override {
     refresh_.reset();
     prepare_.reset();
+    retry_timer_.reset();
+    ReleaseLease();
   }
 
  private:
@@ -176,6 +183,11 @@ class TokenExchangeFilter : public Filter {
   }
 
   // --- refresh_token (RFC 6749 section 6) ---
+  //
+  // One refresh of a grant runs at a time (a lease in the store, shared by every worker and
+  // replica): it alone may refresh upstream and rotate. A refresh that finds the lease taken
+  // waits for it, then finds its token rotated within the grace period and gets the same tokens
+  // as the winner; so does a client whose response was lost. The family never forks.
 
   void Refresh() {
     const std::string& presented = form_.Get("refresh_token");
@@ -188,13 +200,17 @@ class TokenExchangeFilter : public Filter {
       Error(400, "invalid_grant", "the refresh token is not one this gateway issued");
       return;
     }
-    const std::string gateway_half(pair->gateway_half);
-    const std::string upstream_part(pair->upstream_part);
-    old_hash_ = crypto::SecretHash(gateway_half);
+    gateway_half_ = std::string(pair->gateway_half);
+    upstream_part_ = std::string(pair->upstream_part);
+    old_hash_ = crypto::SecretHash(gateway_half_);
+    lease_deadline_ = context_.clock.Now() + kLeaseWait;
+    CheckRefreshToken();
+  }
+
+  void CheckRefreshToken() {
     callbacks_.store().GetToken(
         old_hash_,
-        liveness_.Guard([this, gateway_half, upstream_part](
-                            absl::StatusOr<std::shared_ptr<const store::TokenRecord>> record) {
+        liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> record) {
           if (!record.ok()) {
             callbacks_.SendLocalReply(http::ReplyFromStatus(record.status()));
             return;
@@ -202,37 +218,121 @@ class TokenExchangeFilter : public Filter {
           const store::TokenRecord* token = record->get();
           if (token == nullptr || token->kind != store::TokenKind::kRefresh ||
               token->client_id != credentials_.client_id ||
-              !PairHolds(*token, gateway_half, upstream_part)) {
+              !PairHolds(*token, gateway_half_, upstream_part_)) {
             Error(400, "invalid_grant", "the refresh token is unknown, expired or not yours");
             return;
           }
           if (!token->successor_hash.empty()) {
-            // RFC 9700 section 4.14.2: a rotated refresh token coming back means it leaked (or
-            // a response was lost); either way the grant is no longer trustworthy.
-            log::Warning(absl::StrCat("a rotated refresh token of client ", credentials_.client_id,
-                                      " was replayed; revoking"));
-            callbacks_.store().RevokeGrant(token->grant_id, [](absl::Status) {});
-            Error(400, "invalid_grant", "the refresh token was already used");
+            ResendOrRevoke(*record);
             return;
           }
           if (form_.Has("scope") && !ScopeWithin(form_.Get("scope"), token->scope)) {
             Error(400, "invalid_scope", "a refresh cannot widen the scope");
             return;
           }
-          callbacks_.store().GetGrant(
-              token->grant_id,
-              liveness_.Guard([this](absl::StatusOr<std::optional<store::Grant>> grant) {
-                if (!grant.ok()) {
-                  callbacks_.SendLocalReply(http::ReplyFromStatus(grant.status()));
-                } else if (!grant->has_value()) {
-                  Error(400, "invalid_grant", "the authorization was revoked");
-                } else if ((*grant)->needs_reauthorization) {
-                  Error(400, "invalid_grant", "the upstream needs more scope: authorize again");
+          TakeLease(token->grant_id);
+        }));
+  }
+
+  // A rotated refresh token came back. Within the grace period, while its successor is still
+  // current, it gets the response it was rotated with; otherwise (RFC 9700 section 4.14.2) it
+  // leaked, or the client lost track: either way the grant is no longer trustworthy.
+  void ResendOrRevoke(std::shared_ptr<const store::TokenRecord> token) {
+    const absl::Duration grace = context_.config.tokens.refresh_grace;
+    if (token->rotated_at.has_value() && context_.clock.Now() - *token->rotated_at < grace &&
+        !token->successor_response.empty()) {
+      callbacks_.store().GetToken(
+          token->successor_hash,
+          liveness_.Guard(
+              [this, token](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> successor) {
+                if (!successor.ok()) {
+                  callbacks_.SendLocalReply(http::ReplyFromStatus(successor.status()));
+                  return;
+                }
+                absl::StatusOr<std::string> body =
+                    oauth::OpenGraceResponse(gateway_half_, token->successor_response);
+                if (*successor != nullptr && (*successor)->successor_hash.empty() && body.ok()) {
+                  log::Info(absl::StrCat("client ", credentials_.client_id,
+                                         " repeated a refresh within the grace period; it gets the "
+                                         "same tokens again"));
+                  SendTokens(*body);
+                  return;
+                }
+                Revoke(*token);
+              }));
+      return;
+    }
+    Revoke(*token);
+  }
+
+  void Revoke(const store::TokenRecord& token) {
+    log::Warning(absl::StrCat("a rotated refresh token of client ", credentials_.client_id,
+                              " was replayed; revoking"));
+    callbacks_.store().RevokeGrant(token.grant_id, [](absl::Status) {});
+    Error(400, "invalid_grant", "the refresh token was already used");
+  }
+
+  void TakeLease(const std::string& grant_id) {
+    const std::string key = absl::StrCat("refresh/", grant_id);
+    callbacks_.store().AcquireLease(
+        key, kLeaseTtl, liveness_.Guard([this, key, grant_id](absl::StatusOr<std::string> holder) {
+          if (!holder.ok()) {
+            callbacks_.SendLocalReply(http::ReplyFromStatus(holder.status()));
+            return;
+          }
+          if (holder->empty()) {
+            // Another refresh of this grant is running: look again shortly.
+            if (context_.clock.Now() >= lease_deadline_) {
+              Error(503, "temporarily_unavailable",
+                    "another refresh of this authorization is still running; try again");
+              return;
+            }
+            retry_timer_ = callbacks_.dispatcher().CreateTimer(
+                liveness_.Guard([this] { CheckRefreshToken(); }));
+            retry_timer_->Enable(kLeaseRetry);
+            return;
+          }
+          lease_key_ = key;
+          lease_holder_ = std::move(*holder);
+          // Read again under the lease: the winner of a race may have rotated since.
+          callbacks_.store().GetToken(
+              old_hash_,
+              liveness_.Guard([this, grant_id](
+                                  absl::StatusOr<std::shared_ptr<const store::TokenRecord>> token) {
+                if (!token.ok()) {
+                  callbacks_.SendLocalReply(http::ReplyFromStatus(token.status()));
+                } else if (*token == nullptr) {
+                  Error(400, "invalid_grant", "the refresh token is unknown, expired or not yours");
+                } else if (!(*token)->successor_hash.empty()) {
+                  ReleaseLease();
+                  ResendOrRevoke(*token);
                 } else {
-                  grant_ = std::move(**grant);
-                  RefreshUpstreamIfDue();
+                  LoadGrantForRefresh(grant_id);
                 }
               }));
+        }));
+  }
+
+  void ReleaseLease() {
+    if (!lease_holder_.empty()) {
+      callbacks_.store().ReleaseLease(lease_key_, lease_holder_);
+      lease_holder_.clear();
+    }
+  }
+
+  void LoadGrantForRefresh(const std::string& grant_id) {
+    callbacks_.store().GetGrant(
+        grant_id, liveness_.Guard([this](absl::StatusOr<std::optional<store::Grant>> grant) {
+          if (!grant.ok()) {
+            callbacks_.SendLocalReply(http::ReplyFromStatus(grant.status()));
+          } else if (!grant->has_value()) {
+            Error(400, "invalid_grant", "the authorization was revoked");
+          } else if ((*grant)->needs_reauthorization) {
+            Error(400, "invalid_grant", "the upstream needs more scope: authorize again");
+          } else {
+            grant_ = std::move(**grant);
+            RefreshUpstreamIfDue();
+          }
         }));
   }
 
@@ -295,11 +395,13 @@ class TokenExchangeFilter : public Filter {
                                      : std::nullopt;
     // Stored before anything else can fail: a rotated upstream refresh token is never lost.
     callbacks_.store().UpdateGrant(grant_, liveness_.Guard([this](absl::Status status) {
-      if (!status.ok()) {
+      if (status.code() == absl::StatusCode::kNotFound) {
         Error(400, "invalid_grant", "the authorization was revoked");
-        return;
+      } else if (!status.ok()) {
+        callbacks_.SendLocalReply(http::ReplyFromStatus(status));
+      } else {
+        Rotate();
       }
-      Rotate();
     }));
   }
 
@@ -312,14 +414,17 @@ class TokenExchangeFilter : public Filter {
     const std::string body = oauth::TokenResponseBody(minted, scope);
     callbacks_.store().RotateRefresh(
         old_hash_, std::move(minted.access), std::move(minted.refresh),
+        oauth::SealGraceResponse(gateway_half_, body),
         liveness_.Guard([this, body](absl::StatusOr<store::RotateOutcome> outcome) {
+          ReleaseLease();
           if (!outcome.ok()) {
             callbacks_.SendLocalReply(http::ReplyFromStatus(outcome.status()));
           } else if (*outcome == store::RotateOutcome::kRotated) {
             SendTokens(body);
+          } else if (*outcome == store::RotateOutcome::kReplayed) {
+            CheckRefreshToken();  // rotated under us after all (the lease lapsed): see it as it is
           } else {
-            // Another refresh with the same token won the race.
-            Error(400, "invalid_grant", "the refresh token was already used");
+            Error(400, "invalid_grant", "the refresh token is unknown, expired or not yours");
           }
         }));
   }
@@ -330,7 +435,13 @@ class TokenExchangeFilter : public Filter {
   oauth::Form form_;
   oauth::ClientCredentials credentials_;
   std::string scratch_;
+  std::string gateway_half_;
+  std::string upstream_part_;
   std::string old_hash_;
+  absl::Time lease_deadline_;
+  std::string lease_key_;
+  std::string lease_holder_;
+  std::unique_ptr<Timer> retry_timer_;
   store::Grant grant_;
   std::unique_ptr<oauth::Operation> prepare_;
   std::unique_ptr<oauth::Operation> refresh_;

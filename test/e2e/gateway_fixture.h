@@ -103,9 +103,10 @@ class GatewayFixture : public ::testing::Test {
         "/login/oauth/access_token\n", "  scopes: repo read:user\n");
   }
 
+  // On the port of the previous start, if there was one (a restart keeps the URLs clients know).
   void StartGateway(absl::string_view extra_yaml = "") {
     const std::string yaml = absl::StrCat(
-        "listener: {port: 0, workers: 2}\nupstream:\n", upstream_section_,
+        "listener: {port: ", port_, ", workers: 2}\nupstream:\n", upstream_section_,
         "users: [{name: alice, password: wonderland}, {name: bob, password: builder}]\n",
         "login: {max_failures: 3, failure_window: 1m}\n", extra_yaml);
     gateway_ = std::make_unique<ChildProcess>(
@@ -113,6 +114,17 @@ class GatewayFixture : public ::testing::Test {
         std::vector<std::string>{absl::StrCat("--config=", dir_.Write("gateway.yaml", yaml))},
         dir_.path());
     port_ = gateway_->WaitForPort();
+  }
+
+  // Stops the gateway (SIGTERM and a clean exit, or SIGKILL) and starts it again on its port.
+  void RestartGateway(absl::string_view extra_yaml, bool kill = false) {
+    if (kill) {
+      gateway_->Signal(SIGKILL);
+      EXPECT_EQ(gateway_->Wait(absl::Seconds(10)), 128 + SIGKILL);
+    } else {
+      EXPECT_EQ(gateway_->Stop(), 0) << gateway_->Output();
+    }
+    StartGateway(extra_yaml);
   }
 
   RawResponse Get(const std::string& target,

@@ -87,7 +87,7 @@ TEST_F(OAuthE2eTest, ClientThatKnowsOnlyTheMcpUrlDiscoversAuthorizesAndCallsTool
 
 TEST_F(OAuthE2eTest, RefreshRotatesAndAReplayRevokesTheGrant) {
   StartDemoUpstream(/*token_ttl_seconds=*/60);
-  StartGateway();
+  StartGateway("tokens: {refresh_grace: 0s}\n");  // every repeat is a replay
   Client client;
   Tokens first = Login(&client);
   EXPECT_LE(first.expires_in, 60);  // min(gateway TTL, the upstream's 60 s)
@@ -104,6 +104,67 @@ TEST_F(OAuthE2eTest, RefreshRotatesAndAReplayRevokesTheGrant) {
   EXPECT_EQ(replay.status, 400);
   EXPECT_THAT(replay.body, HasSubstr("invalid_grant"));
   EXPECT_EQ(Mcp(second.access, R"({"jsonrpc":"2.0","id":3,"method":"tools/list"})").status, 401);
+}
+
+// How many refresh tokens the demo upstream has issued (one per code redemption or refresh).
+size_t UpstreamRefreshTokensIssued(const std::string& state) {
+  absl::StatusOr<rapidjson::Document> json = json::Parse(state);
+  if (!json.ok() || !json->HasMember("issued_refresh_tokens")) {
+    ADD_FAILURE() << "no upstream state: " << state;
+    return 0;
+  }
+  return (*json)["issued_refresh_tokens"].Size();
+}
+
+TEST_F(OAuthE2eTest, FiftyParallelRefreshesOfOneTokenRefreshUpstreamOnceAndNeverFork) {
+  // The upstream token lives 60 s, inside the gateway's refresh margin: every gateway refresh
+  // refreshes upstream too, and the upstream rotates its refresh token each time.
+  StartDemoUpstream(/*token_ttl_seconds=*/60);
+  StartGateway();
+  Client client;
+  Tokens first = Login(&client);
+  const size_t upstream_before = UpstreamRefreshTokensIssued(UpstreamState());
+  const std::string body = oauth::EncodeForm({{"grant_type", "refresh_token"},
+                                              {"refresh_token", first.refresh},
+                                              {"client_id", client.id}});
+  std::vector<std::string> answers(50);
+  RawResponse one;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 50; ++i) {
+    threads.emplace_back([&, i] {
+      absl::StatusOr<RawResponse> response = testing::Send(
+          port_,
+          HttpRequest{
+              "POST", "/token", {{"Content-Type", "application/x-www-form-urlencoded"}}, body});
+      answers[i] = response.ok() ? absl::StrCat(response->status, " ", response->body)
+                                 : response.status().ToString();
+      if (i == 0 && response.ok()) {
+        one = *response;
+      }
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  // One winner refreshed upstream and rotated; the 49 others waited for it and got its answer.
+  for (const std::string& answer : answers) {
+    EXPECT_EQ(answer, answers[0]);
+  }
+  ASSERT_TRUE(absl::StartsWith(answers[0], "200 ")) << answers[0];
+  EXPECT_EQ(UpstreamRefreshTokensIssued(UpstreamState()), upstream_before + 1);
+  Tokens second = ParseTokens(one);
+  Initialize(second.access);
+  // A client whose response was lost repeats the refresh: the same tokens, still one family.
+  RawResponse repeat = TokenRequest({{"grant_type", "refresh_token"},
+                                     {"refresh_token", first.refresh},
+                                     {"client_id", client.id}});
+  EXPECT_EQ(absl::StrCat(repeat.status, " ", repeat.body), answers[0]);
+  // The family goes on from the one successor.
+  Tokens third = ParseTokens(TokenRequest({{"grant_type", "refresh_token"},
+                                           {"refresh_token", second.refresh},
+                                           {"client_id", client.id}}));
+  Initialize(third.access);
+  EXPECT_EQ(UpstreamRefreshTokensIssued(UpstreamState()), upstream_before + 2);
 }
 
 TEST_F(OAuthE2eTest, RevocationEndsTheGrantAndIsPassedUpstream) {

@@ -1,5 +1,6 @@
 #include "source/common/crypto.h"
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 
 namespace gateway::crypto {
@@ -19,6 +20,11 @@ TEST(CryptoTest, RandomTokensAre256BitBase64Url) {
 TEST(CryptoTest, PkceS256MatchesRfc7636AppendixB) {
   EXPECT_EQ(PkceS256Challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+}
+
+TEST(CryptoTest, HmacSha256MatchesRfc4231TestCase2) {
+  EXPECT_EQ(absl::BytesToHexString(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 TEST(CryptoTest, ConstantTimeEquals) {

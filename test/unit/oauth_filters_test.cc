@@ -48,6 +48,14 @@ class OAuthFilterTest : public ::testing::Test {
 
   const http::LocalReply& reply() { return harness_->callbacks.reply; }
 
+  // Runs the worker's loop (timers, posted work) for `duration`.
+  void RunLoopFor(absl::Duration duration) {
+    std::unique_ptr<Timer> stop =
+        harness_->dispatcher.CreateTimer([this] { harness_->dispatcher.Exit(); });
+    stop->Enable(duration);
+    harness_->dispatcher.Run();
+  }
+
   std::string ErrorCode() {
     absl::StatusOr<rapidjson::Document> json = json::Parse(reply().body);
     if (!json.ok() || !json->HasMember("error")) {
@@ -277,9 +285,62 @@ TEST_F(OAuthFilterTest, RefreshRotatesOnceAndAReplayRevokes) {
                                               {"client_id", seeded.client_id}});
   Run(TokenExchangeFactory(), "POST", "/token", body);
   ASSERT_EQ(reply().status, 200) << reply().body;
+  const std::string rotated = reply().body;
+  EXPECT_EQ((*json::Parse(rotated))["refresh_token"].GetString() == refresh, false);
+  // Within the grace period (a lost response), the same request gets the same tokens: the
+  // family does not fork.
+  harness_->services.clock.Advance(absl::Seconds(29));
+  Run(TokenExchangeFactory(), "POST", "/token", body);
+  ASSERT_EQ(reply().status, 200) << reply().body;
+  EXPECT_EQ(reply().body, rotated);
+  EXPECT_TRUE(GrantExists(seeded.grant_id));
+  // After it, the old token coming back is a replay: the grant goes.
+  harness_->services.clock.Advance(absl::Seconds(2));
   Run(TokenExchangeFactory(), "POST", "/token", body);
   EXPECT_EQ(ErrorCode(), "invalid_grant");
   EXPECT_FALSE(GrantExists(seeded.grant_id));
+}
+
+TEST_F(OAuthFilterTest, NoGraceOnceTheSuccessorWasRotatedToo) {
+  Seeded seeded = Seed();
+  Run(TokenExchangeFactory(), "POST", "/token", RedeemBody(seeded, seeded.pkce.verifier));
+  const std::string first = (*json::Parse(reply().body))["refresh_token"].GetString();
+  auto refresh_with = [&](const std::string& token) {
+    Run(TokenExchangeFactory(), "POST", "/token",
+        oauth::EncodeForm({{"grant_type", "refresh_token"},
+                           {"refresh_token", token},
+                           {"client_id", seeded.client_id}}));
+  };
+  refresh_with(first);
+  ASSERT_EQ(reply().status, 200) << reply().body;
+  const std::string second = (*json::Parse(reply().body))["refresh_token"].GetString();
+  refresh_with(second);
+  ASSERT_EQ(reply().status, 200) << reply().body;
+  // `first` is within its grace period, but what it would get again is stale: a replay.
+  refresh_with(first);
+  EXPECT_EQ(ErrorCode(), "invalid_grant");
+  EXPECT_FALSE(GrantExists(seeded.grant_id));
+}
+
+TEST_F(OAuthFilterTest, ARefreshWaitsWhileAnotherOfTheSameGrantRuns) {
+  Seeded seeded = Seed();
+  Run(TokenExchangeFactory(), "POST", "/token", RedeemBody(seeded, seeded.pkce.verifier));
+  const std::string refresh = (*json::Parse(reply().body))["refresh_token"].GetString();
+  // Someone else (another worker or replica) holds the grant's refresh lease.
+  std::string holder;
+  harness_->store->AcquireLease("refresh/" + seeded.grant_id, absl::Seconds(60),
+                                [&](absl::StatusOr<std::string> got) { holder = *got; });
+  ASSERT_FALSE(holder.empty());
+  Run(TokenExchangeFactory(), "POST", "/token",
+      oauth::EncodeForm({{"grant_type", "refresh_token"},
+                         {"refresh_token", refresh},
+                         {"client_id", seeded.client_id}}));
+  RunLoopFor(absl::Milliseconds(200));
+  EXPECT_FALSE(harness_->callbacks.replied) << "the refresh must wait for the lease";
+  harness_->store->ReleaseLease("refresh/" + seeded.grant_id, holder);
+  RunLoopFor(absl::Milliseconds(200));
+  ASSERT_TRUE(harness_->callbacks.replied);
+  EXPECT_EQ(reply().status, 200) << reply().body;
 }
 
 TEST_F(OAuthFilterTest, ARefreshTokenWorksOnlyForItsClient) {

@@ -141,10 +141,13 @@ TEST_F(SqliteStoreTest, EverythingAcknowledgedSurvivesARestart) {
   Done([&](auto done) { store_->PutCode(code, done); });
   ASSERT_TRUE(Value<CodeTake>([&](auto done) { store_->TakeCode("code-1", done); }).code);
   Done([&](auto done) { store_->PutGrant(SomeGrant(), done); });
-  Done([&](auto done) { store_->PutToken(Token("r1", TokenKind::kRefresh, absl::Hours(24)), done); });
+  Done([&](auto done) {
+    store_->PutToken(Token("r1", TokenKind::kRefresh, absl::Hours(24)), done);
+  });
   ASSERT_EQ(Value<RotateOutcome>([&](auto done) {
               store_->RotateRefresh("r1", Token("a2", TokenKind::kAccess),
-                                    Token("r2", TokenKind::kRefresh, absl::Hours(24)), done);
+                                    Token("r2", TokenKind::kRefresh, absl::Hours(24)),
+                                    std::string("sealed\0response", 15), done);
             }),
             RotateOutcome::kRotated);
   Done([&](auto done) { store_->PutConsent(Consent{"alice", "c1", "mcp", clock_.Now()}, done); });
@@ -164,8 +167,8 @@ TEST_F(SqliteStoreTest, EverythingAcknowledgedSurvivesARestart) {
   EXPECT_EQ(loaded_client->metadata_json, client.metadata_json);
   EXPECT_EQ(loaded_client->created_at, client.created_at);
   // The flow is still findable by its upstream state, once.
-  std::optional<Flow> loaded_flow =
-      Value<std::optional<Flow>>([&](auto done) { store_->TakeFlowByUpstreamState("up-state", done); });
+  std::optional<Flow> loaded_flow = Value<std::optional<Flow>>(
+      [&](auto done) { store_->TakeFlowByUpstreamState("up-state", done); });
   ASSERT_TRUE(loaded_flow.has_value());
   EXPECT_EQ(loaded_flow->upstream_code_verifier, "verifier");
   // A code taken before the restart is a replay after it.
@@ -179,10 +182,16 @@ TEST_F(SqliteStoreTest, EverythingAcknowledgedSurvivesARestart) {
   EXPECT_EQ(grant->upstream_refresh_token, "ghr_upstream-refresh-secret");
   EXPECT_EQ(grant->upstream_expires_at, SomeGrant().upstream_expires_at);
   EXPECT_EQ(grant->expires_at, SomeGrant().expires_at);
+  std::shared_ptr<const TokenRecord> rotated;
+  store_->GetToken("r1", [&](auto found) { rotated = *found; });
+  ASSERT_NE(rotated, nullptr);
+  EXPECT_EQ(rotated->successor_hash, "r2");
+  EXPECT_EQ(rotated->successor_response, std::string("sealed\0response", 15));
+  EXPECT_TRUE(rotated->rotated_at.has_value());
   // The rotated refresh token is still rotated: using it again is a replay.
   EXPECT_EQ(Value<RotateOutcome>([&](auto done) {
               store_->RotateRefresh("r1", Token("a3", TokenKind::kAccess),
-                                    Token("r3", TokenKind::kRefresh), done);
+                                    Token("r3", TokenKind::kRefresh), "", done);
             }),
             RotateOutcome::kReplayed);
   std::shared_ptr<const TokenRecord> access;
@@ -227,8 +236,12 @@ TEST_F(SqliteStoreTest, TheFileIsPrivateAndHoldsNoUpstreamSecretInTheClear) {
 
 TEST_F(SqliteStoreTest, ExpiredRecordsAreDroppedAtStartUp) {
   Start();
-  Done([&](auto done) { store_->PutToken(Token("short", TokenKind::kAccess, absl::Minutes(5)), done); });
-  Done([&](auto done) { store_->PutToken(Token("long", TokenKind::kRefresh, absl::Hours(5)), done); });
+  Done([&](auto done) {
+    store_->PutToken(Token("short", TokenKind::kAccess, absl::Minutes(5)), done);
+  });
+  Done([&](auto done) {
+    store_->PutToken(Token("long", TokenKind::kRefresh, absl::Hours(5)), done);
+  });
   Stop();
   clock_.Advance(absl::Minutes(10));
   Start();
@@ -318,8 +331,8 @@ TEST_F(SqliteStoreTest, AFileOpenToOthersOrInAMissingFolderIsRefused) {
       SqliteStoreBackend::Open({path, true}, clock_, StoreLimits{}, keys_);
   ASSERT_FALSE(opened.ok());
   EXPECT_THAT(opened.status().message(), HasSubstr("chmod 600"));
-  opened = SqliteStoreBackend::Open({dir.path() + "/missing/state.db", true}, clock_,
-                                    StoreLimits{}, keys_);
+  opened = SqliteStoreBackend::Open({dir.path() + "/missing/state.db", true}, clock_, StoreLimits{},
+                                    keys_);
   ASSERT_FALSE(opened.ok());
   EXPECT_THAT(opened.status().message(), HasSubstr("its folder does not exist"));
 }

@@ -147,20 +147,20 @@ TEST_P(StoreTest, RefreshRotationHappensOnceThenReportsReplays) {
               }).ok());
   RotateOutcome first = Value<RotateOutcome>([&](auto done) {
     store_->RotateRefresh("r1", Token("a2", TokenKind::kAccess, "g1"),
-                          Token("r2", TokenKind::kRefresh, "g1"), done);
+                          Token("r2", TokenKind::kRefresh, "g1"), "", done);
   });
   EXPECT_EQ(first, RotateOutcome::kRotated);
   EXPECT_EQ(GetToken("r1")->successor_hash, "r2");
   EXPECT_NE(GetToken("a2"), nullptr);
   RotateOutcome replay = Value<RotateOutcome>([&](auto done) {
     store_->RotateRefresh("r1", Token("a3", TokenKind::kAccess, "g1"),
-                          Token("r3", TokenKind::kRefresh, "g1"), done);
+                          Token("r3", TokenKind::kRefresh, "g1"), "", done);
   });
   EXPECT_EQ(replay, RotateOutcome::kReplayed);
   EXPECT_EQ(GetToken("r3"), nullptr);  // nothing stored by a replay
   RotateOutcome unknown = Value<RotateOutcome>([&](auto done) {
     store_->RotateRefresh("a2", Token("a4", TokenKind::kAccess, "g1"),
-                          Token("r4", TokenKind::kRefresh, "g1"), done);
+                          Token("r4", TokenKind::kRefresh, "g1"), "", done);
   });
   EXPECT_EQ(unknown, RotateOutcome::kUnknown);  // an access token cannot be rotated
 }
@@ -214,6 +214,32 @@ TEST_P(StoreTest, WorkersShareOneState) {
   other->GetToken("a1",
                   [&](absl::StatusOr<std::shared_ptr<const TokenRecord>> token) { seen = *token; });
   EXPECT_NE(seen, nullptr);
+}
+
+TEST_P(StoreTest, ALeaseHasOneHolderUntilReleasedOrLapsed) {
+  const std::string first = Value<std::string>(
+      [&](auto done) { store_->AcquireLease("refresh/g1", absl::Seconds(30), done); });
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(Value<std::string>(
+                [&](auto done) { store_->AcquireLease("refresh/g1", absl::Seconds(30), done); }),
+            "");
+  // Another key is another lease.
+  EXPECT_NE(Value<std::string>(
+                [&](auto done) { store_->AcquireLease("refresh/g2", absl::Seconds(30), done); }),
+            "");
+  store_->ReleaseLease("refresh/g1", "not-the-holder");
+  EXPECT_EQ(Value<std::string>(
+                [&](auto done) { store_->AcquireLease("refresh/g1", absl::Seconds(30), done); }),
+            "");
+  store_->ReleaseLease("refresh/g1", first);
+  const std::string second = Value<std::string>(
+      [&](auto done) { store_->AcquireLease("refresh/g1", absl::Seconds(30), done); });
+  ASSERT_FALSE(second.empty());
+  EXPECT_NE(second, first);
+  clock_.Advance(absl::Seconds(31));  // a holder that died lets go by itself
+  EXPECT_NE(Value<std::string>(
+                [&](auto done) { store_->AcquireLease("refresh/g1", absl::Seconds(30), done); }),
+            "");
 }
 
 TEST_P(StoreTest, ConsentAndMetaRoundTrip) {

@@ -5,6 +5,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "source/common/crypto.h"
+#include "source/common/oauth/token_issuer.h"
 #include "source/common/token/key_ring.h"
 #include "source/common/token/token_pair.h"
 
@@ -123,6 +124,19 @@ TEST_F(KeyFileTest, NamesTheBadLine) {
   std::ofstream(file_) << "# keys\nk1 not-base64-!!\n";
   chmod(file_.c_str(), 0600);
   EXPECT_THAT(KeyRing::LoadOrCreate(file_).status().message(), HasSubstr("keys:2:"));
+}
+
+TEST(GraceResponseTest, OnlyTheRotatedRefreshTokensHalfOpensIt) {
+  const std::string body = R"({"access_token":"a","refresh_token":"r"})";
+  const std::string sealed = oauth::SealGraceResponse("half-1", body);
+  EXPECT_EQ(sealed.find("refresh_token"), std::string::npos);
+  absl::StatusOr<std::string> opened = oauth::OpenGraceResponse("half-1", sealed);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(*opened, body);
+  EXPECT_FALSE(oauth::OpenGraceResponse("half-2", sealed).ok());
+  std::string tampered = sealed;
+  tampered.back() ^= 1;
+  EXPECT_FALSE(oauth::OpenGraceResponse("half-1", tampered).ok());
 }
 
 }  // namespace

@@ -117,6 +117,12 @@ void ParseTokens(MapReader& root, TokensConfig& out) {
   out.sealed = format == "sealed";
   out.access_ttl = reader.Duration("access_ttl", out.access_ttl);
   out.refresh_ttl = reader.Duration("refresh_ttl", out.refresh_ttl);
+  out.refresh_grace = reader.Duration("refresh_grace", out.refresh_grace);
+  if (out.refresh_grace > absl::Minutes(5)) {
+    reader.AddError(
+        reader.Child("refresh_grace")
+            .Error("must be at most 5m: a rotated refresh token must stop working soon"));
+  }
   out.code_ttl = reader.Duration("code_ttl", out.code_ttl);
   out.flow_ttl = reader.Duration("flow_ttl", out.flow_ttl);
   out.key_file = reader.String("key_file");

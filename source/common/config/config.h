@@ -77,6 +77,9 @@ struct TokensConfig {
   bool sealed = true;  // `format: sealed` (default) or `format: plain`
   absl::Duration access_ttl = absl::Hours(1);
   absl::Duration refresh_ttl = absl::Hours(24 * 30);
+  // A rotated refresh token presented again within this long gets the same new tokens again (a
+  // lost response, or two refreshes racing); later, it revokes the grant. 0 turns it off.
+  absl::Duration refresh_grace = absl::Seconds(30);
   absl::Duration code_ttl = absl::Seconds(60);
   absl::Duration flow_ttl = absl::Minutes(10);
   std::string key_file;  // empty: a key made at start-up (fine while the store forgets anyway)

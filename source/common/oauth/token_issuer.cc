@@ -82,4 +82,24 @@ std::string TokenResponseBody(const MintedTokens& tokens, const std::string& sco
   return writer.Finish();
 }
 
+namespace {
+
+token::KeyRing GraceKey(absl::string_view refresh_gateway_half) {
+  return *token::KeyRing::Create(
+      {{"grace", crypto::HmacSha256(refresh_gateway_half, "mcp-oauth-gateway refresh grace")}});
+}
+
+constexpr char kGraceBinding[] = "refresh grace response";
+
+}  // namespace
+
+std::string SealGraceResponse(absl::string_view refresh_gateway_half, absl::string_view body) {
+  return token::Seal(GraceKey(refresh_gateway_half), body, kGraceBinding);
+}
+
+absl::StatusOr<std::string> OpenGraceResponse(absl::string_view refresh_gateway_half,
+                                              absl::string_view sealed) {
+  return token::Unseal(GraceKey(refresh_gateway_half), sealed, kGraceBinding);
+}
+
 }  // namespace gateway::oauth

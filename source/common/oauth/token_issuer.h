@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "source/common/config/config.h"
 #include "source/common/store/records.h"
@@ -23,6 +25,13 @@ struct MintedTokens {
 
 MintedTokens MintTokens(const store::Grant& grant, const TokensConfig& config,
                         const token::KeyRing& keys, absl::Time now);
+
+// A refresh's token response, sealed for the grace period (TokenRecord::successor_response)
+// under a key derived from the gateway half of the refresh token it rotated: only whoever holds
+// that refresh token can open it; the store alone (a copy of the database) cannot.
+std::string SealGraceResponse(absl::string_view refresh_gateway_half, absl::string_view body);
+absl::StatusOr<std::string> OpenGraceResponse(absl::string_view refresh_gateway_half,
+                                              absl::string_view sealed);
 
 // {"access_token":..,"token_type":"Bearer","expires_in":..,"refresh_token":..,"scope":..}
 std::string TokenResponseBody(const MintedTokens& tokens, const std::string& scope);

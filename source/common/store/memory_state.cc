@@ -280,7 +280,7 @@ std::shared_ptr<const TokenRecord> MemoryState::GetToken(const std::string& toke
 }
 
 RotateOutcome MemoryState::RotateRefresh(const std::string& old_hash, TokenRecord new_access,
-                                         TokenRecord new_refresh) {
+                                         TokenRecord new_refresh, std::string sealed_response) {
   absl::MutexLock lock(&mutex_);
   auto found = tokens_.find(old_hash);
   if (found == tokens_.end() || found->second->kind != TokenKind::kRefresh ||
@@ -293,6 +293,7 @@ RotateOutcome MemoryState::RotateRefresh(const std::string& old_hash, TokenRecor
   auto rotated = std::make_shared<TokenRecord>(*found->second);
   rotated->successor_hash = new_refresh.token_hash;
   rotated->rotated_at = clock_.Now();
+  rotated->successor_response = std::move(sealed_response);
   if (journal_ != nullptr) {
     journal_->PutToken(*rotated);
   }
@@ -301,6 +302,30 @@ RotateOutcome MemoryState::RotateRefresh(const std::string& old_hash, TokenRecor
   PutTokenLocked(std::move(new_access)).IgnoreError();
   PutTokenLocked(std::move(new_refresh)).IgnoreError();
   return RotateOutcome::kRotated;
+}
+
+std::string MemoryState::AcquireLease(const std::string& key, absl::Duration ttl) {
+  absl::MutexLock lock(&mutex_);
+  const absl::Time now = clock_.Now();
+  auto found = leases_.find(key);
+  if (found != leases_.end() && found->second.expires_at > now) {
+    return std::string();
+  }
+  if (found == leases_.end() && !RoomLocked(leases_, limits_.max_counters, "leases").ok()) {
+    return std::string();  // full of refreshes in progress: this one waits like a loser
+  }
+  Lease& lease = leases_[key];
+  lease.holder = absl::StrCat(++lease_serial_);
+  lease.expires_at = now + ttl;
+  return lease.holder;
+}
+
+void MemoryState::ReleaseLease(const std::string& key, const std::string& holder) {
+  absl::MutexLock lock(&mutex_);
+  auto found = leases_.find(key);
+  if (found != leases_.end() && found->second.holder == holder) {
+    leases_.erase(found);
+  }
 }
 
 absl::Status MemoryState::PutConsent(Consent consent) {
@@ -413,6 +438,7 @@ void MemoryState::SweepLocked() {
   absl::erase_if(counters_, [&](const auto& entry) {
     return now - entry.second.window_start >= entry.second.window;
   });
+  absl::erase_if(leases_, [&](const auto& entry) { return entry.second.expires_at <= now; });
 }
 
 void MemoryState::RestoreClient(Client client) {

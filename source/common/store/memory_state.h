@@ -67,7 +67,9 @@ class MemoryState {
   absl::Status PutToken(TokenRecord token);
   std::shared_ptr<const TokenRecord> GetToken(const std::string& token_hash);
   RotateOutcome RotateRefresh(const std::string& old_hash, TokenRecord new_access,
-                              TokenRecord new_refresh);
+                              TokenRecord new_refresh, std::string sealed_response);
+  std::string AcquireLease(const std::string& key, absl::Duration ttl);
+  void ReleaseLease(const std::string& key, const std::string& holder);
   absl::Status PutConsent(Consent consent);
   std::optional<Consent> GetConsent(const std::string& user, const std::string& client_id);
   absl::StatusOr<int64_t> CountAttempt(const std::string& key, absl::Duration window);
@@ -89,6 +91,10 @@ class MemoryState {
   struct CodeEntry {
     Code code;
     bool taken = false;
+  };
+  struct Lease {
+    std::string holder;
+    absl::Time expires_at;
   };
   struct CounterEntry {
     absl::Time window_start;
@@ -122,6 +128,9 @@ class MemoryState {
   absl::flat_hash_map<std::string, Consent> consents_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, CounterEntry> counters_ ABSL_GUARDED_BY(mutex_);
   absl::flat_hash_map<std::string, std::string> meta_ ABSL_GUARDED_BY(mutex_);
+  // Leases stay in this process: the backends that keep state here serve one process.
+  absl::flat_hash_map<std::string, Lease> leases_ ABSL_GUARDED_BY(mutex_);
+  uint64_t lease_serial_ ABSL_GUARDED_BY(mutex_) = 0;
 };
 
 }  // namespace gateway::store

@@ -79,10 +79,17 @@ class StateStore : public Store {
     done(state_->GetToken(token_hash));
   }
   void RotateRefresh(const std::string& old_hash, TokenRecord new_access, TokenRecord new_refresh,
-                     Callback<RotateOutcome> done) override {
-    AcknowledgeResult(
-        state_->RotateRefresh(old_hash, std::move(new_access), std::move(new_refresh)),
-        std::move(done));
+                     std::string sealed_response, Callback<RotateOutcome> done) override {
+    AcknowledgeResult(state_->RotateRefresh(old_hash, std::move(new_access), std::move(new_refresh),
+                                            std::move(sealed_response)),
+                      std::move(done));
+  }
+  void AcquireLease(const std::string& key, absl::Duration ttl,
+                    Callback<std::string> done) override {
+    done(state_->AcquireLease(key, ttl));
+  }
+  void ReleaseLease(const std::string& key, const std::string& holder) override {
+    state_->ReleaseLease(key, holder);
   }
   void PutConsent(Consent consent, DoneCallback done) override {
     Acknowledge(state_->PutConsent(std::move(consent)), std::move(done));

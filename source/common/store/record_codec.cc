@@ -292,13 +292,11 @@ std::string RecordCodec::EncodeGrant(const Grant& grant) const {
       .String("client_id", grant.client_id)
       .String("scope", grant.scope)
       .String("resource", grant.resource)
-      .String("upstream_access_token",
-              SealField(keys_, grant.upstream_access_token,
-                        GrantBinding(grant.grant_id, "access")));
+      .String("upstream_access_token", SealField(keys_, grant.upstream_access_token,
+                                                 GrantBinding(grant.grant_id, "access")));
   if (!grant.upstream_refresh_token.empty()) {
-    out.String("upstream_refresh_token",
-               SealField(keys_, grant.upstream_refresh_token,
-                         GrantBinding(grant.grant_id, "refresh")));
+    out.String("upstream_refresh_token", SealField(keys_, grant.upstream_refresh_token,
+                                                   GrantBinding(grant.grant_id, "refresh")));
   }
   return out.OptionalTime("upstream_expires_at", grant.upstream_expires_at)
       .String("upstream_scope", grant.upstream_scope)
@@ -358,6 +356,7 @@ std::string RecordCodec::EncodeToken(const TokenRecord& token) const {
       .Time("expires_at", token.expires_at)
       .String("successor_hash", token.successor_hash)
       .OptionalTime("rotated_at", token.rotated_at)
+      .String("successor_response", crypto::Base64UrlEncode(token.successor_response))
       .Finish();
 }
 
@@ -380,6 +379,9 @@ absl::StatusOr<TokenRecord> RecordCodec::DecodeToken(absl::string_view text) con
   token.expires_at = in.Time("expires_at");
   token.successor_hash = in.String("successor_hash");
   token.rotated_at = in.OptionalTime("rotated_at");
+  if (!crypto::Base64UrlDecode(in.String("successor_response"), &token.successor_response)) {
+    in.Fail("successor_response is not base64url");
+  }
   return in.Finish(std::move(token));
 }
 

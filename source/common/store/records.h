@@ -96,6 +96,10 @@ struct TokenRecord {
   // Refresh tokens: set once rotated; the successor's hash and when it was made.
   std::string successor_hash;
   std::optional<absl::Time> rotated_at;
+  // The token response the rotation answered, sealed with a key only this refresh token's holder
+  // can derive: a repeat within the grace period (a lost response, or a concurrent refresh that
+  // lost the race) gets the same tokens again instead of forking the family.
+  std::string successor_response;
 };
 
 // A user's remembered approval of a client.

@@ -74,8 +74,8 @@ absl::Status PrepareFile(const std::string& path) {
       return absl::FailedPreconditionError(absl::StrCat("store.path ", path, " is not a file"));
     }
     if ((info.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "store.path ", path, " is open to other users; run: chmod 600 ", path));
+      return absl::FailedPreconditionError(
+          absl::StrCat("store.path ", path, " is open to other users; run: chmod 600 ", path));
     }
     return absl::OkStatus();
   }
@@ -85,9 +85,9 @@ absl::Status PrepareFile(const std::string& path) {
   }
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "cannot create store.path ", path, ": ", std::strerror(errno),
-        errno == ENOENT ? " (its folder does not exist)" : ""));
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create store.path ", path, ": ", std::strerror(errno),
+                     errno == ENOENT ? " (its folder does not exist)" : ""));
   }
   ::close(fd);
   return absl::OkStatus();
@@ -139,8 +139,9 @@ absl::Status BindBlob(sqlite3_stmt* statement, int index, absl::string_view byte
 absl::string_view Column(sqlite3_stmt* statement, int index) {
   const void* data = sqlite3_column_blob(statement, index);
   const int size = sqlite3_column_bytes(statement, index);
-  return data == nullptr ? absl::string_view() : absl::string_view(static_cast<const char*>(data),
-                                                                   static_cast<size_t>(size));
+  return data == nullptr
+             ? absl::string_view()
+             : absl::string_view(static_cast<const char*>(data), static_cast<size_t>(size));
 }
 
 // Opens the file, takes it for this process, checks it, and makes the schema if it is new.
@@ -150,8 +151,8 @@ absl::StatusOr<Database> OpenDatabase(const SqliteOptions& options) {
     return prepared;
   }
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr);
   Database db(raw);
   if (rc != SQLITE_OK) {
     return FileError(path, db.get(), rc, "open");
@@ -168,8 +169,8 @@ absl::StatusOr<Database> OpenDatabase(const SqliteOptions& options) {
     return mode.status();
   }
   if (*mode != "wal") {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "store.path ", path, ": SQLite would not use WAL mode there (", *mode, ")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("store.path ", path, ": SQLite would not use WAL mode there (", *mode, ")"));
   }
   if (absl::Status status =
           Exec(db.get(), path,
@@ -198,13 +199,13 @@ absl::StatusOr<Database> OpenDatabase(const SqliteOptions& options) {
     }
   }
   if (*application == "0" && *objects == "0") {
-    if (absl::Status status = Exec(
-            db.get(), path,
-            absl::StrCat("CREATE TABLE records (kind TEXT NOT NULL, key BLOB NOT NULL, "
-                         "value TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (kind, key)) "
-                         "WITHOUT ROWID; PRAGMA application_id=",
-                         kApplicationId, "; PRAGMA user_version=", kSchemaVersion)
-                .c_str());
+    if (absl::Status status =
+            Exec(db.get(), path,
+                 absl::StrCat("CREATE TABLE records (kind TEXT NOT NULL, key BLOB NOT NULL, "
+                              "value TEXT NOT NULL, expires_at INTEGER, PRIMARY KEY (kind, key)) "
+                              "WITHOUT ROWID; PRAGMA application_id=",
+                              kApplicationId, "; PRAGMA user_version=", kSchemaVersion)
+                     .c_str());
         !status.ok()) {
       return status;
     }

@@ -40,7 +40,7 @@ struct StoreLimits {
   size_t max_codes = 10000;
   size_t max_grants = 100000;
   size_t max_tokens = 1000000;
-  size_t max_counters = 100000;
+  size_t max_counters = 100000;  // rate-limit counters, and leases
   // A registration not used for this long is dropped (the client re-registers on invalid_client).
   absl::Duration client_idle_ttl = absl::Hours(24 * 30);
 };
@@ -95,9 +95,19 @@ class Store {
   virtual void GetToken(const std::string& token_hash,
                         Callback<std::shared_ptr<const TokenRecord>> done) = 0;
   // Refresh token rotation, atomically: if `old_hash` is a current refresh token, it is marked
-  // rotated (successor = new_refresh) and the new pair is stored.
+  // rotated (successor = new_refresh, with `sealed_response` kept for the grace period) and the
+  // new pair is stored.
   virtual void RotateRefresh(const std::string& old_hash, TokenRecord new_access,
-                             TokenRecord new_refresh, Callback<RotateOutcome> done) = 0;
+                             TokenRecord new_refresh, std::string sealed_response,
+                             Callback<RotateOutcome> done) = 0;
+
+  // A short exclusive hold on `key`: one refresh of a grant at a time, across every worker (and
+  // every replica sharing the backend). Answers a holder id when the caller now holds it, or ""
+  // when someone else does. The hold lapses after `ttl` unless released first.
+  virtual void AcquireLease(const std::string& key, absl::Duration ttl,
+                            Callback<std::string> done) = 0;
+  // Lets go of a hold, if `holder` still has it.
+  virtual void ReleaseLease(const std::string& key, const std::string& holder) = 0;
 
   // Remembered consent, per user and client.
   virtual void PutConsent(Consent consent, DoneCallback done) = 0;
