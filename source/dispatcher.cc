@@ -60,6 +60,50 @@ class TimerImpl : public Timer {
   event* event_ = nullptr;
 };
 
+class FileEventImpl : public FileEvent {
+ public:
+  // One persistent event per direction, switched with event_add/event_del: never freed or
+  // reassigned from inside its own callback.
+  FileEventImpl(event_base* base, int fd, FileReadyCallback callback)
+      : callback_(std::move(callback)),
+        read_(event_new(base, fd, EV_READ | EV_PERSIST, &FileEventImpl::OnReadTrampoline, this)),
+        write_(
+            event_new(base, fd, EV_WRITE | EV_PERSIST, &FileEventImpl::OnWriteTrampoline, this)) {}
+  ~FileEventImpl() override {
+    event_free(read_);
+    event_free(write_);
+  }
+
+  void SetEnabled(bool read, bool write) override {
+    Switch(read_, read, reading_);
+    Switch(write_, write, writing_);
+  }
+
+ private:
+  static void Switch(event* ev, bool on, bool& state) {
+    if (on != state) {
+      state = on;
+      if (on) {
+        event_add(ev, nullptr);
+      } else {
+        event_del(ev);
+      }
+    }
+  }
+  static void OnReadTrampoline(evutil_socket_t, short, void* arg) {
+    static_cast<FileEventImpl*>(arg)->callback_(true, false);
+  }
+  static void OnWriteTrampoline(evutil_socket_t, short, void* arg) {
+    static_cast<FileEventImpl*>(arg)->callback_(false, true);
+  }
+
+  FileReadyCallback callback_;
+  event* const read_;
+  event* const write_;
+  bool reading_ = false;
+  bool writing_ = false;
+};
+
 class SignalWatchImpl : public SignalWatch {
  public:
   SignalWatchImpl(event_base* base, int signal_number, std::function<void()> callback)
@@ -237,6 +281,10 @@ void Dispatcher::RunDeferredDeletes() {
 
 std::unique_ptr<Timer> Dispatcher::CreateTimer(std::function<void()> callback) {
   return std::make_unique<TimerImpl>(base_, std::move(callback));
+}
+
+std::unique_ptr<FileEvent> Dispatcher::CreateFileEvent(int fd, FileReadyCallback callback) {
+  return std::make_unique<FileEventImpl>(base_, fd, std::move(callback));
 }
 
 std::unique_ptr<SignalWatch> Dispatcher::WatchSignal(int signal_number,

@@ -45,6 +45,18 @@ class Timer {
   virtual bool Enabled() const = 0;
 };
 
+// Readiness of a file descriptor the dispatcher does not own (a client library's socket, such as
+// hiredis's). Destroying it stops watching; the descriptor stays open.
+class FileEvent {
+ public:
+  virtual ~FileEvent() = default;
+  // Which readiness to report. Level-triggered: the callback keeps firing while the descriptor
+  // is ready and watched.
+  virtual void SetEnabled(bool read, bool write) = 0;
+};
+// Called with readable and writable as they are.
+using FileReadyCallback = std::function<void(bool readable, bool writable)>;
+
 // Something destroyed later through Dispatcher::DeferredDelete().
 class DeferredDeletable {
  public:
@@ -95,6 +107,8 @@ class Dispatcher {
   void DeferredDelete(std::unique_ptr<DeferredDeletable> object);
 
   std::unique_ptr<Timer> CreateTimer(std::function<void()> callback);
+  // Watches `fd` (not taken over); nothing is reported until SetEnabled().
+  std::unique_ptr<FileEvent> CreateFileEvent(int fd, FileReadyCallback callback);
   std::unique_ptr<SignalWatch> WatchSignal(int signal_number, std::function<void()> callback);
   // Starts accepting on `listen_fd` (a bound, listening socket); takes ownership of it.
   std::unique_ptr<Listener> CreateListener(int listen_fd, AcceptCallback callback);

@@ -24,6 +24,7 @@
 #include "source/common/oauth/upstream_client.h"
 #include "source/common/oauth/users.h"
 #include "source/common/store/memory_store.h"
+#include "source/common/store/redis_store.h"
 #include "source/common/store/sqlite_store.h"
 #include "source/common/token/key_ring.h"
 #include "source/dispatcher.h"
@@ -78,6 +79,23 @@ absl::StatusOr<std::unique_ptr<store::StoreBackend>> OpenStore(const Config& con
           "dropped: their clients must authorize again"));
     }
     return std::unique_ptr<store::StoreBackend>(std::move(*sqlite));
+  }
+  if (config.store.type == "redis") {
+    auto redis = std::make_unique<store::RedisStoreBackend>(config.store.redis, clock,
+                                                            config.store.limits, keys);
+    const store::RedisEndpoint& endpoint = config.store.redis.endpoint;
+    if (absl::Status reachable = redis->Check(); reachable.ok()) {
+      log::Info(absl::StrCat("store: redis ", endpoint.host, ":", endpoint.port, ", keys under ",
+                             config.store.redis.key_prefix,
+                             "; revocations reach every replica within ",
+                             absl::FormatDuration(config.store.redis.token_cache_ttl)));
+    } else if (reachable.code() == absl::StatusCode::kUnavailable) {
+      log::Warning(absl::StrCat(reachable.message(),
+                                "; starting anyway: OAuth endpoints answer 503 until it is back"));
+    } else {
+      return reachable;
+    }
+    return std::unique_ptr<store::StoreBackend>(std::move(redis));
   }
   log::Info(
       "store: memory; registrations and tokens are lost on restart (store.type: sqlite keeps "

@@ -65,8 +65,9 @@ TEST_F(PersistenceE2eTest, ARestartLosesNoClientGrantOrToken) {
   EXPECT_EQ(Mcp(tokens.access, R"({"jsonrpc":"2.0","id":2,"method":"tools/list"})", session).status,
             200);
   // The same refresh token, and the client registrations.
-  Tokens refreshed = ParseTokens(TokenRequest(
-      {{"grant_type", "refresh_token"}, {"refresh_token", tokens.refresh}, {"client_id", client.id}}));
+  Tokens refreshed = ParseTokens(TokenRequest({{"grant_type", "refresh_token"},
+                                               {"refresh_token", tokens.refresh},
+                                               {"client_id", client.id}}));
   EXPECT_EQ(ToolsList(refreshed.access), 200);
   EXPECT_TRUE(Knows(idle.id));
   // A second authorization of the same client, without registering again; the consent given
@@ -86,8 +87,7 @@ TEST_F(PersistenceE2eTest, ARestartLosesNoClientGrantOrToken) {
   EXPECT_EQ(PostForm("/revoke", {{"token", refreshed.refresh}, {"client_id", client.id}}).status,
             200);
   RestartGateway(SqliteYaml());
-  EXPECT_EQ(Mcp(refreshed.access, R"({"jsonrpc":"2.0","id":3,"method":"tools/list"})").status,
-            401);
+  EXPECT_EQ(Mcp(refreshed.access, R"({"jsonrpc":"2.0","id":3,"method":"tools/list"})").status, 401);
   EXPECT_EQ(ToolsList(again.access), 200);  // another grant of the same client is untouched
 }
 
@@ -198,9 +198,9 @@ TEST_F(PersistenceE2eTest, StartUpStopsWithAClearMessageForAFileItCannotUse) {
   ::chmod(path.c_str(), 0600);
   testing::ChildProcess gateway(
       GATEWAY_BINARY,
-      {absl::StrCat("--config=",
-                    dir_.Write("bad.yaml", absl::StrCat("upstream:\n", upstream_section_,
-                                                        SqliteYaml())))},
+      {absl::StrCat(
+          "--config=",
+          dir_.Write("bad.yaml", absl::StrCat("upstream:\n", upstream_section_, SqliteYaml())))},
       dir_.path());
   EXPECT_EQ(gateway.Wait(absl::Seconds(10)), 1);
   EXPECT_THAT(gateway.Output(),

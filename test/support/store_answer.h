@@ -1,7 +1,8 @@
 #pragma once
 
-// Turns a store call's callback into a value, running the worker's loop until the answer comes
-// (a backend that writes to disk or talks to a server answers later, through the loop).
+// Helpers for tests of the store backends. StoreAnswer turns a store call's callback into a value,
+// running the worker's loop until the answer comes (a backend that writes to disk or talks to a
+// server answers later, through the loop).
 
 #include <functional>
 #include <memory>
@@ -13,6 +14,19 @@
 #include "source/dispatcher.h"
 
 namespace gateway::testing {
+
+// A token record of alice's client c1, in grant `grant_id`.
+inline store::TokenRecord TestToken(std::string hash, store::TokenKind kind, absl::Time expires_at,
+                                    std::string grant_id = "g1") {
+  store::TokenRecord token;
+  token.token_hash = std::move(hash);
+  token.kind = kind;
+  token.grant_id = std::move(grant_id);
+  token.user = "alice";
+  token.client_id = "c1";
+  token.expires_at = expires_at;
+  return token;
+}
 
 // The answer of `call`, or DeadlineExceeded (and a test failure) after 10 s. `at_once`: the
 // answer must come before `call` returns.

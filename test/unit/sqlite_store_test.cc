@@ -95,15 +95,9 @@ class SqliteStoreTest : public ::testing::Test {
   }
 
   TokenRecord Token(std::string hash, TokenKind kind, absl::Duration ttl = absl::Hours(1)) {
-    TokenRecord token;
-    token.token_hash = std::move(hash);
-    token.kind = kind;
-    token.grant_id = "g1";
-    token.user = "alice";
-    token.client_id = "c1";
+    TokenRecord token = testing::TestToken(std::move(hash), kind, clock_.Now() + ttl);
     token.resource = "http://localhost:8002/mcp";
     token.scope = "mcp";
-    token.expires_at = clock_.Now() + ttl;
     return token;
   }
 

@@ -137,9 +137,22 @@ void ParseTokens(MapReader& root, TokensConfig& out) {
 void ParseStore(MapReader& root, StoreConfig& out) {
   MapReader reader(root.Child("store"));
   out.type = reader.String("type", out.type);
-  if (out.type != "memory" && out.type != "sqlite") {
+  if (out.type != "memory" && out.type != "sqlite" && out.type != "redis") {
     reader.AddError(reader.Child("type").Error(
-        absl::StrCat("unknown store type \"", out.type, "\" (available: memory, sqlite)")));
+        absl::StrCat("unknown store type \"", out.type, "\" (available: memory, sqlite, redis)")));
+  }
+  const std::string url = reader.String("url", "redis://127.0.0.1:6379");
+  if (absl::StatusOr<store::RedisEndpoint> endpoint = store::ParseRedisUrl(url); endpoint.ok()) {
+    out.redis.endpoint = *endpoint;
+  } else {
+    reader.AddError(reader.Child("url").Error(std::string(endpoint.status().message())));
+  }
+  out.redis.key_prefix = reader.String("key_prefix", out.redis.key_prefix);
+  out.redis.endpoint.timeout = reader.Duration("timeout", out.redis.endpoint.timeout);
+  out.redis.token_cache_ttl = reader.Duration("token_cache_ttl", out.redis.token_cache_ttl);
+  if (out.redis.token_cache_ttl > absl::Minutes(1)) {
+    reader.AddError(reader.Child("token_cache_ttl")
+                        .Error("must be at most 1m: it bounds how late a revocation is seen"));
   }
   out.path = reader.String("path", out.path);
   const std::string synchronous = reader.String("synchronous", out.full_sync ? "full" : "normal");

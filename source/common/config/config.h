@@ -15,6 +15,7 @@
 #include "source/common/http/client.h"
 #include "source/common/http/server_connection.h"
 #include "source/common/log.h"
+#include "source/common/store/redis_store.h"
 #include "source/common/store/store.h"
 
 namespace gateway {
@@ -86,9 +87,10 @@ struct TokensConfig {
 };
 
 struct StoreConfig {
-  std::string type = "memory";  // memory or sqlite
+  std::string type = "memory";  // memory, sqlite or redis
   std::string path;             // sqlite: the database file
   bool full_sync = true;        // sqlite: synchronous=FULL (else NORMAL)
+  store::RedisOptions redis;    // redis: where, and how long access tokens are cached
   store::StoreLimits limits;
 };
 

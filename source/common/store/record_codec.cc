@@ -50,6 +50,12 @@ class Encoder {
     writer_->EndArray();
     return *this;
   }
+  // A refresh token's rotation state.
+  Encoder& Rotation(const TokenRecord& token) {
+    return String("successor_hash", token.successor_hash)
+        .OptionalTime("rotated_at", token.rotated_at)
+        .String("successor_response", crypto::Base64UrlEncode(token.successor_response));
+  }
   std::string Finish() {
     writer_->EndObject();
     return writer_.Finish();
@@ -130,6 +136,13 @@ class Decoder {
       out.emplace_back(item.GetString(), item.GetStringLength());
     }
     return out;
+  }
+  void Rotation(TokenRecord& token) {
+    token.successor_hash = String("successor_hash");
+    token.rotated_at = OptionalTime("rotated_at");
+    if (!crypto::Base64UrlDecode(String("successor_response"), &token.successor_response)) {
+      Fail("successor_response is not base64url");
+    }
   }
   bool Has(const char* key) const { return error_.empty() && document_.HasMember(key); }
   void Fail(absl::string_view message) {
@@ -354,9 +367,7 @@ std::string RecordCodec::EncodeToken(const TokenRecord& token) const {
       .String("scope", token.scope)
       .String("upstream_part_hash", token.upstream_part_hash)
       .Time("expires_at", token.expires_at)
-      .String("successor_hash", token.successor_hash)
-      .OptionalTime("rotated_at", token.rotated_at)
-      .String("successor_response", crypto::Base64UrlEncode(token.successor_response))
+      .Rotation(token)
       .Finish();
 }
 
@@ -377,12 +388,18 @@ absl::StatusOr<TokenRecord> RecordCodec::DecodeToken(absl::string_view text) con
   token.scope = in.String("scope");
   token.upstream_part_hash = in.String("upstream_part_hash");
   token.expires_at = in.Time("expires_at");
-  token.successor_hash = in.String("successor_hash");
-  token.rotated_at = in.OptionalTime("rotated_at");
-  if (!crypto::Base64UrlDecode(in.String("successor_response"), &token.successor_response)) {
-    in.Fail("successor_response is not base64url");
-  }
+  in.Rotation(token);
   return in.Finish(std::move(token));
+}
+
+std::string RecordCodec::EncodeRotation(const TokenRecord& token) const {
+  return Encoder().Rotation(token).Finish();
+}
+
+absl::Status RecordCodec::DecodeRotation(absl::string_view text, TokenRecord& into) const {
+  Decoder in("token rotation", text);
+  in.Rotation(into);
+  return in.Finish(true).status();
 }
 
 std::string RecordCodec::EncodeConsent(const Consent& consent) const {

@@ -37,6 +37,10 @@ class RecordCodec {
   absl::StatusOr<Grant> DecodeGrant(absl::string_view text) const;
   std::string EncodeToken(const TokenRecord& token) const;
   absl::StatusOr<TokenRecord> DecodeToken(absl::string_view text) const;
+  // A refresh token's rotation alone (successor, when, the sealed response), for a backend that
+  // keeps it beside the immutable token record.
+  std::string EncodeRotation(const TokenRecord& token) const;
+  absl::Status DecodeRotation(absl::string_view text, TokenRecord& into) const;
   std::string EncodeConsent(const Consent& consent) const;
   absl::StatusOr<Consent> DecodeConsent(absl::string_view text) const;
   std::string EncodeMeta(const std::string& key, const std::string& value) const;
