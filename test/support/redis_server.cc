@@ -37,8 +37,7 @@ bool RedisServer::Start() {
   process_ = std::make_unique<ChildProcess>(
       "redis-server",
       std::vector<std::string>{"--port", absl::StrCat(port_), "--bind", "127.0.0.1", "--save", "",
-                               "--appendonly", "no", "--dir", dir_.path(), "--loglevel",
-                               "notice"},
+                               "--appendonly", "no", "--dir", dir_.path(), "--loglevel", "notice"},
       dir_.path());
   if (!process_->WaitForOutput("Ready to accept connections")) {
     ADD_FAILURE() << "redis-server did not start: " << process_->Output();

@@ -230,7 +230,8 @@ void RedisConnection::Send(const std::vector<std::string>& args, ReplyCallback d
   }
   auto* pending = new Pending{this, std::move(done), dispatcher_.Now()};
   if (redisAsyncCommandArgv(context_, &RedisConnection::OnReply, pending,
-                            static_cast<int>(argv.size()), argv.data(), lengths.data()) != REDIS_OK) {
+                            static_cast<int>(argv.size()), argv.data(),
+                            lengths.data()) != REDIS_OK) {
     ReplyCallback failed = std::move(pending->done);
     delete pending;
     failed(Unreachable());

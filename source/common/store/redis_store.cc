@@ -24,11 +24,11 @@ namespace {
 // the size limit: 0 when the kind is full, else 1.
 // KEYS[1] record, KEYS[2] index. ARGV[1] id, ARGV[2] value, ARGV[3] expiry (Unix ms),
 // ARGV[4] now (Unix ms), ARGV[5] limit.
-#define GATEWAY_PUT_INDEXED                                                                  \
-  "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4]) "                                \
-  "if not redis.call('ZSCORE', KEYS[2], ARGV[1]) and "                                       \
-  "   redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 0 end "                  \
-  "redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3]) "                                    \
+#define GATEWAY_PUT_INDEXED                                                 \
+  "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4]) "               \
+  "if not redis.call('ZSCORE', KEYS[2], ARGV[1]) and "                      \
+  "   redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 0 end " \
+  "redis.call('SET', KEYS[1], ARGV[2], 'PXAT', ARGV[3]) "                   \
   "redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1]) "
 
 constexpr char kPutScript[] = GATEWAY_PUT_INDEXED "return 1";
@@ -248,9 +248,9 @@ class RedisStore : public Store {
   }
 
   void PutFlow(Flow flow, DoneCallback done) override {
-    std::vector<std::string> args = {"EVAL", kPutFlowScript, flow.upstream_state.empty() ? "2" : "3",
-                                     shared_.Key("flow", flow.flow_id),
-                                     shared_.Index(Table::kFlows)};
+    std::vector<std::string> args = {
+        "EVAL", kPutFlowScript, flow.upstream_state.empty() ? "2" : "3",
+        shared_.Key("flow", flow.flow_id), shared_.Index(Table::kFlows)};
     if (!flow.upstream_state.empty()) {
       args.push_back(shared_.Key("upstream-state", flow.upstream_state));
     }
@@ -288,41 +288,40 @@ class RedisStore : public Store {
   }
 
   void TakeCode(const std::string& code_hash, Callback<CodeTake> done) override {
-    redis_.Command(
-        {"EVAL", kTakeCodeScript, "2", shared_.Key("code", code_hash),
-         shared_.Key("code-taken", code_hash)},
-        [this, done = std::move(done)](absl::StatusOr<RedisValue> reply) {
-          if (!reply.ok()) {
-            done(reply.status());
-            return;
-          }
-          CodeTake take;
-          if (reply->is_nil()) {
-            done(take);
-            return;
-          }
-          if (reply->elements.size() != 2) {
-            done(Unexpected());
-            return;
-          }
-          absl::StatusOr<std::pair<Code, bool>> code =
-              shared_.codec.DecodeCode(reply->elements[1].string);
-          if (!code.ok()) {
-            done(code.status());
-            return;
-          }
-          if (code->first.expires_at <= shared_.clock.Now()) {
-            done(take);  // as if gone: expiry is the gateway's clock, not only Redis's
-            return;
-          }
-          if (reply->elements[0].integer == 1) {
-            take.code = std::move(code->first);
-          } else {
-            take.reused = true;
-            take.grant_id = code->first.grant_id;
-          }
-          done(std::move(take));
-        });
+    redis_.Command({"EVAL", kTakeCodeScript, "2", shared_.Key("code", code_hash),
+                    shared_.Key("code-taken", code_hash)},
+                   [this, done = std::move(done)](absl::StatusOr<RedisValue> reply) {
+                     if (!reply.ok()) {
+                       done(reply.status());
+                       return;
+                     }
+                     CodeTake take;
+                     if (reply->is_nil()) {
+                       done(take);
+                       return;
+                     }
+                     if (reply->elements.size() != 2) {
+                       done(Unexpected());
+                       return;
+                     }
+                     absl::StatusOr<std::pair<Code, bool>> code =
+                         shared_.codec.DecodeCode(reply->elements[1].string);
+                     if (!code.ok()) {
+                       done(code.status());
+                       return;
+                     }
+                     if (code->first.expires_at <= shared_.clock.Now()) {
+                       done(take);  // as if gone: expiry is the gateway's clock, not only Redis's
+                       return;
+                     }
+                     if (reply->elements[0].integer == 1) {
+                       take.code = std::move(code->first);
+                     } else {
+                       take.reused = true;
+                       take.grant_id = code->first.grant_id;
+                     }
+                     done(std::move(take));
+                   });
   }
 
   void PutGrant(Grant grant, DoneCallback done) override {
@@ -331,9 +330,8 @@ class RedisStore : public Store {
   }
 
   void GetGrant(const std::string& grant_id, Callback<std::optional<Grant>> done) override {
-    Get(shared_.Key("grant", grant_id), std::move(done), [this](absl::string_view text) {
-      return Unexpired(shared_.codec.DecodeGrant(text));
-    });
+    Get(shared_.Key("grant", grant_id), std::move(done),
+        [this](absl::string_view text) { return Unexpired(shared_.codec.DecodeGrant(text)); });
   }
 
   void UpdateGrant(Grant grant, DoneCallback done) override {
@@ -352,13 +350,13 @@ class RedisStore : public Store {
 
   void RevokeGrant(const std::string& grant_id, DoneCallback done) override {
     shared_.cache.DropGrant(grant_id);
-    redis_.Command({"EVAL", kRevokeScript, "3", shared_.Key("grant", grant_id),
-                    shared_.Key("grant-tokens", grant_id), shared_.Index(Table::kGrants), grant_id,
-                    shared_.Prefix("token"), shared_.Prefix("rotation"),
-                    shared_.Index(Table::kTokens)},
-                   [done = std::move(done)](absl::StatusOr<RedisValue> reply) {
-                     done(reply.ok() ? absl::OkStatus() : reply.status());
-                   });
+    redis_.Command(
+        {"EVAL", kRevokeScript, "3", shared_.Key("grant", grant_id),
+         shared_.Key("grant-tokens", grant_id), shared_.Index(Table::kGrants), grant_id,
+         shared_.Prefix("token"), shared_.Prefix("rotation"), shared_.Index(Table::kTokens)},
+        [done = std::move(done)](absl::StatusOr<RedisValue> reply) {
+          done(reply.ok() ? absl::OkStatus() : reply.status());
+        });
   }
 
   void PutToken(TokenRecord token, DoneCallback done) override {
@@ -379,46 +377,46 @@ class RedisStore : public Store {
       done(std::move(cached));
       return;
     }
-    redis_.Command(
-        {"MGET", shared_.Key("token", token_hash), shared_.Key("rotation", token_hash)},
-        [this, done = std::move(done)](absl::StatusOr<RedisValue> reply) {
-          if (!reply.ok()) {
-            done(reply.status());
-            return;
-          }
-          if (reply->elements.size() != 2) {
-            done(Unexpected());
-            return;
-          }
-          if (reply->elements[0].is_nil()) {
-            done(std::shared_ptr<const TokenRecord>());
-            return;
-          }
-          absl::StatusOr<TokenRecord> token = shared_.codec.DecodeToken(reply->elements[0].string);
-          if (!token.ok()) {
-            done(token.status());
-            return;
-          }
-          if (!reply->elements[1].is_nil()) {
-            if (absl::Status rotation =
-                    shared_.codec.DecodeRotation(reply->elements[1].string, *token);
-                !rotation.ok()) {
-              done(rotation);
-              return;
-            }
-          }
-          if (token->expires_at <= shared_.clock.Now()) {
-            done(std::shared_ptr<const TokenRecord>());
-            return;
-          }
-          auto record = std::make_shared<const TokenRecord>(std::move(*token));
-          // Access tokens never change once stored (only go): safe to serve for a while.
-          // Refresh tokens rotate, and every replica must see that at once.
-          if (record->kind == TokenKind::kAccess) {
-            shared_.cache.Put(record);
-          }
-          done(std::move(record));
-        });
+    redis_.Command({"MGET", shared_.Key("token", token_hash), shared_.Key("rotation", token_hash)},
+                   [this, done = std::move(done)](absl::StatusOr<RedisValue> reply) {
+                     if (!reply.ok()) {
+                       done(reply.status());
+                       return;
+                     }
+                     if (reply->elements.size() != 2) {
+                       done(Unexpected());
+                       return;
+                     }
+                     if (reply->elements[0].is_nil()) {
+                       done(std::shared_ptr<const TokenRecord>());
+                       return;
+                     }
+                     absl::StatusOr<TokenRecord> token =
+                         shared_.codec.DecodeToken(reply->elements[0].string);
+                     if (!token.ok()) {
+                       done(token.status());
+                       return;
+                     }
+                     if (!reply->elements[1].is_nil()) {
+                       if (absl::Status rotation =
+                               shared_.codec.DecodeRotation(reply->elements[1].string, *token);
+                           !rotation.ok()) {
+                         done(rotation);
+                         return;
+                       }
+                     }
+                     if (token->expires_at <= shared_.clock.Now()) {
+                       done(std::shared_ptr<const TokenRecord>());
+                       return;
+                     }
+                     auto record = std::make_shared<const TokenRecord>(std::move(*token));
+                     // Access tokens never change once stored (only go): safe to serve for a while.
+                     // Refresh tokens rotate, and every replica must see that at once.
+                     if (record->kind == TokenKind::kAccess) {
+                       shared_.cache.Put(record);
+                     }
+                     done(std::move(record));
+                   });
   }
 
   void RotateRefresh(const std::string& old_hash, TokenRecord new_access, TokenRecord new_refresh,
@@ -429,27 +427,26 @@ class RedisStore : public Store {
     rotation.successor_response = std::move(sealed_response);
     // The rotation lives as long as the old refresh token could: new_refresh's lifetime is the
     // same grant's, so it is at least as long.
-    redis_.Command(
-        {"EVAL", kRotateScript, "6", shared_.Key("token", old_hash),
-         shared_.Key("rotation", old_hash), shared_.Key("token", new_access.token_hash),
-         shared_.Key("token", new_refresh.token_hash),
-         shared_.Key("grant-tokens", new_refresh.grant_id), shared_.Index(Table::kTokens),
-         shared_.codec.EncodeRotation(rotation), Millis(new_refresh.expires_at),
-         new_access.token_hash, shared_.codec.EncodeToken(new_access),
-         Millis(new_access.expires_at), new_refresh.token_hash,
-         shared_.codec.EncodeToken(new_refresh), Millis(new_refresh.expires_at),
-         Millis(shared_.clock.Now())},
-        [done = std::move(done)](absl::StatusOr<RedisValue> reply) {
-          if (!reply.ok()) {
-            done(reply.status());
-          } else if (reply->integer == 2) {
-            done(RotateOutcome::kRotated);
-          } else if (reply->integer == 1) {
-            done(RotateOutcome::kReplayed);
-          } else {
-            done(RotateOutcome::kUnknown);
-          }
-        });
+    redis_.Command({"EVAL", kRotateScript, "6", shared_.Key("token", old_hash),
+                    shared_.Key("rotation", old_hash), shared_.Key("token", new_access.token_hash),
+                    shared_.Key("token", new_refresh.token_hash),
+                    shared_.Key("grant-tokens", new_refresh.grant_id),
+                    shared_.Index(Table::kTokens), shared_.codec.EncodeRotation(rotation),
+                    Millis(new_refresh.expires_at), new_access.token_hash,
+                    shared_.codec.EncodeToken(new_access), Millis(new_access.expires_at),
+                    new_refresh.token_hash, shared_.codec.EncodeToken(new_refresh),
+                    Millis(new_refresh.expires_at), Millis(shared_.clock.Now())},
+                   [done = std::move(done)](absl::StatusOr<RedisValue> reply) {
+                     if (!reply.ok()) {
+                       done(reply.status());
+                     } else if (reply->integer == 2) {
+                       done(RotateOutcome::kRotated);
+                     } else if (reply->integer == 1) {
+                       done(RotateOutcome::kReplayed);
+                     } else {
+                       done(RotateOutcome::kUnknown);
+                     }
+                   });
   }
 
   void AcquireLease(const std::string& key, absl::Duration ttl,
@@ -510,8 +507,8 @@ class RedisStore : public Store {
   // Records expire in Redis by themselves; the size indexes and the cache are trimmed here.
   void Sweep() override {
     const std::string now = Millis(shared_.clock.Now());
-    for (Table table : {Table::kClients, Table::kFlows, Table::kCodes, Table::kGrants,
-                        Table::kTokens}) {
+    for (Table table :
+         {Table::kClients, Table::kFlows, Table::kCodes, Table::kGrants, Table::kTokens}) {
       redis_.Command({"ZREMRANGEBYSCORE", shared_.Index(table), "-inf", now}, Ignore);
     }
     shared_.cache.Sweep();
@@ -541,23 +538,23 @@ class RedisStore : public Store {
 
   void PutIndexed(Table table, const std::string& id, std::string value, absl::Time expires_at,
                   size_t limit, absl::string_view what, DoneCallback done) {
-    std::vector<std::string> args = {"EVAL", kPutScript, "2",
-                                     shared_.Key(KindOf(table), id), shared_.Index(table)};
+    std::vector<std::string> args = {"EVAL", kPutScript, "2", shared_.Key(KindOf(table), id),
+                                     shared_.Index(table)};
     AppendPutArgs(args, id, std::move(value), expires_at, limit);
     RunPut(args, what, std::move(done));
   }
 
   void RunPut(const std::vector<std::string>& args, absl::string_view what, DoneCallback done) {
-    redis_.Command(args, [what = std::string(what), done = std::move(done)](
-                             absl::StatusOr<RedisValue> reply) {
-      if (!reply.ok()) {
-        done(reply.status());
-      } else if (reply->integer == 0) {
-        done(Full(what));
-      } else {
-        done(absl::OkStatus());
-      }
-    });
+    redis_.Command(
+        args, [what = std::string(what), done = std::move(done)](absl::StatusOr<RedisValue> reply) {
+          if (!reply.ok()) {
+            done(reply.status());
+          } else if (reply->integer == 0) {
+            done(Full(what));
+          } else {
+            done(absl::OkStatus());
+          }
+        });
   }
 
   void Set(const std::string& key, std::string value, DoneCallback done) {
@@ -570,8 +567,8 @@ class RedisStore : public Store {
   // GET `key` and decode it; a record sealed with a key this gateway lacks reads as absent.
   template <typename T, typename Decode>
   void Get(const std::string& key, Callback<std::optional<T>> done, Decode decode) {
-    redis_.Command({"GET", key}, [done = std::move(done), decode = std::move(decode)](
-                                     absl::StatusOr<RedisValue> reply) {
+    redis_.Command({"GET", key}, [done = std::move(done),
+                                  decode = std::move(decode)](absl::StatusOr<RedisValue> reply) {
       done(DecodeOptional<T>(reply, decode));
     });
   }
@@ -649,8 +646,8 @@ absl::Status RedisStoreBackend::Check() const {
       argv.push_back(arg.data());
       lengths.push_back(arg.size());
     }
-    auto* reply = static_cast<redisReply*>(redisCommandArgv(
-        context, static_cast<int>(argv.size()), argv.data(), lengths.data()));
+    auto* reply = static_cast<redisReply*>(
+        redisCommandArgv(context, static_cast<int>(argv.size()), argv.data(), lengths.data()));
     if (reply == nullptr) {
       return absl::UnavailableError(absl::StrCat(where, " did not answer (", context->errstr, ")"));
     }
