@@ -205,16 +205,15 @@ class LoginFilter : public Filter {
             [this, flow = std::move(flow)](
                 absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) mutable {
               if (!setup.ok()) {
-                log::Error(
-                    absl::StrCat("cannot send the user upstream: ", setup.status().message()));
+                // The discovery logged why.
+                log::Warning(absl::StrCat("cannot send user ", flow.user, " upstream for client ",
+                                          flow.client_id));
                 callbacks_.store().DeleteFlow(flow.flow_id);
-                Reply(
-                    oauth::RedirectToClient(flow.redirect_uri,
-                                            {{"error", "temporarily_unavailable"},
-                                             {"error_description",
-                                              "the gateway cannot reach the upstream authorization "
-                                              "server"}},
-                                            flow.state, context_.config.Issuer()));
+                const oauth::ClientError error = oauth::PrepareFailureForClient(setup.status());
+                Reply(oauth::RedirectToClient(
+                    flow.redirect_uri,
+                    {{"error", error.error}, {"error_description", error.description}}, flow.state,
+                    context_.config.Issuer()));
                 return;
               }
               const oauth::UpstreamSetup& upstream = **setup;
@@ -227,8 +226,9 @@ class LoginFilter : public Filter {
                   {"state", flow.upstream_state},
                   {"code_challenge", crypto::PkceS256Challenge(flow.upstream_code_verifier)},
                   {"code_challenge_method", "S256"}};
-              if (!upstream.scopes.empty()) {
-                params.emplace_back("scope", upstream.scopes);
+              const std::string scope = context_.upstream.ScopeFor(upstream, flow.scope);
+              if (!scope.empty()) {
+                params.emplace_back("scope", scope);
               }
               if (!upstream.resource.empty()) {
                 params.emplace_back("resource", upstream.resource);

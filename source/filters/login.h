@@ -7,8 +7,11 @@
 //                           limits failures per user and per client address
 //   POST /consent           the user's decision about this client, remembered per user+client
 // After approval the flow gets a fresh single-use upstream state and PKCE verifier, and the
-// browser goes to the upstream's authorize endpoint with the gateway's own client id and
-// redirect_uri=<public_url>/upstream/callback.
+// browser goes to the upstream's authorize endpoint with the gateway's own client id,
+// redirect_uri=<public_url>/upstream/callback, and the upstream scope (UpstreamOAuth::ScopeFor:
+// the discovered or configured one, plus what the client asked for that the upstream named, as
+// in a step-up). When the upstream cannot be used the client is sent back with
+// temporarily_unavailable (try again later) or server_error.
 
 #include "source/filter.h"
 

@@ -92,9 +92,9 @@ class UpstreamCallbackFilter : public Filter {
         callbacks_.http_client(), callbacks_.store(),
         liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
           if (!setup.ok()) {
-            log::Error(absl::StrCat("upstream unavailable: ", setup.status().message()));
-            FailToClient("temporarily_unavailable",
-                         "the gateway cannot reach the upstream authorization server");
+            // The discovery logged why.
+            const oauth::ClientError error = oauth::PrepareFailureForClient(setup.status());
+            FailToClient(error.error, error.description);
             return;
           }
           setup_ = *setup;

@@ -12,6 +12,7 @@
 #include "source/common/liveness.h"
 #include "source/common/log.h"
 #include "source/common/mcp_sessions.h"
+#include "source/common/oauth/challenge.h"
 #include "source/common/url.h"
 #include "source/filters/bearer_split.h"
 
@@ -55,28 +56,6 @@ void CopyHeaders(const http::HeaderMap& from, http::HeaderMap& to, const char* c
       to.Add(name, value);
     }
   }
-}
-
-// The `scope` attribute of a Bearer challenge (RFC 6750 section 3), or "".
-std::string ChallengeScope(absl::string_view challenge) {
-  const size_t at = challenge.find("scope=\"");
-  if (at == absl::string_view::npos ||
-      (at > 0 && challenge[at - 1] != ' ' && challenge[at - 1] != ',')) {
-    return "";
-  }
-  const size_t start = at + 7;
-  const size_t end = challenge.find('"', start);
-  if (end == absl::string_view::npos) {
-    return "";
-  }
-  std::string scope(challenge.substr(start, end - start));
-  // Only scope-token characters (RFC 6749 section 3.3) go into the gateway's own header.
-  for (char c : scope) {
-    if (c != ' ' && (c < 0x21 || c > 0x7e || c == '"' || c == '\\')) {
-      return "";
-    }
-  }
-  return scope;
 }
 
 class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
@@ -181,9 +160,9 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       return;
     }
     if (head.status == 403) {
-      const std::string* challenge = head.headers.Get("www-authenticate");
-      if (challenge != nullptr && absl::StrContains(*challenge, "insufficient_scope")) {
-        InsufficientScope(ChallengeScope(*challenge));
+      oauth::BearerChallengeParams challenge = oauth::FindBearerChallenge(head.headers);
+      if (challenge.error == "insufficient_scope") {
+        InsufficientScope(challenge.scope);
         return;
       }
     }
@@ -307,6 +286,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
 
   void InsufficientScope(const std::string& scope) {
     upstream_.reset();
+    // The client will authorize again asking for `scope`: the upstream is then asked for it too.
+    context_.upstream.NoteChallengeScope(scope);
     // Refreshing cannot add scope: the grant must be authorized again (DESIGN.md).
     const std::string grant_id = callbacks_.context().grant_id;
     callbacks_.store().GetGrant(

@@ -10,7 +10,8 @@
 //
 // Also: an upstream 401 becomes the gateway's own 401 challenge (the client refreshes through
 // the gateway); an upstream 403 insufficient_scope is passed on with the gateway's metadata and
-// marks the grant for re-authorization; an Mcp-Session-Id is bound to the user that created it
+// its scope, marks the grant for re-authorization, and has that scope asked of the upstream when
+// the client authorizes again (step-up); an Mcp-Session-Id is bound to the user that created it
 // (another user's token gets 404); a long stream is closed soon after its grant is revoked;
 // Origin is checked against the gateway's own and configured origins (DNS rebinding), with CORS
 // preflights answered here. Upstream unreachable: 502; too slow: 504.

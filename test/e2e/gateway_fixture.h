@@ -87,13 +87,19 @@ class GatewayFixture : public ::testing::Test {
   }
 
   // `resource_server`: where MCP requests go, when not the fake's own /mcp (the proxy tests put
-  // an in-process server there and keep the fake as the authorization server only).
-  void StartGithubLikeUpstream(const std::string& resource_server = "") {
-    upstream_ = std::make_unique<ChildProcess>(
-        "node",
-        std::vector<std::string>{Source("test/upstreams/github_like.mjs"), "--port", "0",
-                                 "--client-id", "Iv1.gateway", "--client-secret", "gh-secret"},
-        dir_.path());
+  // an in-process server there and keep the fake as the authorization server only). `options`:
+  // more of the fake's command-line options.
+  void StartGithubLikeUpstream(const std::string& resource_server = "",
+                               const std::vector<std::string>& options = {}) {
+    std::vector<std::string> args = {Source("test/upstreams/github_like.mjs"),
+                                     "--port",
+                                     "0",
+                                     "--client-id",
+                                     "Iv1.gateway",
+                                     "--client-secret",
+                                     "gh-secret"};
+    args.insert(args.end(), options.begin(), options.end());
+    upstream_ = std::make_unique<ChildProcess>("node", std::move(args), dir_.path());
     upstream_port_ = upstream_->WaitForPort();
     const std::string origin = absl::StrCat("http://127.0.0.1:", upstream_port_);
     upstream_section_ = absl::StrCat(
@@ -158,12 +164,14 @@ class GatewayFixture : public ::testing::Test {
   }
 
   std::string AuthorizeQuery(const Client& client, const Pkce& pkce, const std::string& state) {
-    return oauth::EncodeForm({{"response_type", "code"},
-                              {"client_id", client.id},
-                              {"redirect_uri", kRedirect},
-                              {"state", state},
-                              {"code_challenge", pkce.challenge},
-                              {"code_challenge_method", "S256"}});
+    std::vector<std::pair<std::string, std::string>> query = {
+        {"response_type", "code"},          {"client_id", client.id},
+        {"redirect_uri", kRedirect},        {"state", state},
+        {"code_challenge", pkce.challenge}, {"code_challenge_method", "S256"}};
+    if (!scope_.empty()) {
+      query.emplace_back("scope", scope_);
+    }
+    return oauth::EncodeForm(query);
   }
 
   // The gateway's login screen for a fresh /authorize: returns the page after the redirect.
@@ -174,9 +182,9 @@ class GatewayFixture : public ::testing::Test {
     return Get(authorize.Header("location"));
   }
 
-  // Screen 1 and screen 2 up to the client's redirect URI: returns that final URL.
-  std::string Authorize(const Client& client, const Pkce& pkce, const std::string& state,
-                        const std::string& upstream_decision = "allow") {
+  // Screen 1 (login, and consent when asked): returns where the gateway sends the browser next,
+  // the upstream's authorization page or, when it cannot go there, the client's redirect URI.
+  std::string SignIn(const Client& client, const Pkce& pkce, const std::string& state) {
     RawResponse login = OpenLogin(client, pkce, state);
     absl::StatusOr<testing::HtmlForm> form = testing::FirstForm(login.body);
     EXPECT_TRUE(form.ok()) << login.body;
@@ -184,7 +192,7 @@ class GatewayFixture : public ::testing::Test {
                                                     {"csrf", form->inputs["csrf"]},
                                                     {"username", username_},
                                                     {"password", password_}});
-    std::string upstream_location = signed_in.Header("location");
+    std::string next = signed_in.Header("location");
     if (signed_in.status == 200) {  // the consent screen
       EXPECT_THAT(signed_in.body, HasSubstr("Allow"));
       absl::StatusOr<testing::HtmlForm> consent = testing::FirstForm(signed_in.body);
@@ -194,8 +202,15 @@ class GatewayFixture : public ::testing::Test {
                                                         {"decision", "approve"},
                                                         {"remember", "1"}});
       EXPECT_EQ(approved.status, 302) << approved.body;
-      upstream_location = approved.Header("location");
+      next = approved.Header("location");
     }
+    return next;
+  }
+
+  // Screen 1 and screen 2 up to the client's redirect URI: returns that final URL.
+  std::string Authorize(const Client& client, const Pkce& pkce, const std::string& state,
+                        const std::string& upstream_decision = "allow") {
+    const std::string upstream_location = SignIn(client, pkce, state);
     EXPECT_TRUE(
         absl::StartsWith(upstream_location, absl::StrCat("http://127.0.0.1:", upstream_port_, "/")))
         << upstream_location;
@@ -303,6 +318,8 @@ class GatewayFixture : public ::testing::Test {
   // Who signs in at the gateway's login screen.
   std::string username_ = "alice";
   std::string password_ = "wonderland";
+  // The scope a client asks the gateway for (none when empty).
+  std::string scope_;
   testing::TempDir dir_;
   std::unique_ptr<ChildProcess> upstream_;
   uint16_t upstream_port_ = 0;

@@ -34,7 +34,16 @@ using ::testing::Not;
 using testing::Pkce;
 using testing::RawResponse;
 
-class OAuthE2eTest : public GatewayFixture {};
+class OAuthE2eTest : public GatewayFixture {
+ protected:
+  // The GitHub-like fake with `options`, as an upstream the gateway discovers: only its MCP URL
+  // and the static client are configured.
+  void StartDiscoveredGithubLikeUpstream(const std::vector<std::string>& options) {
+    StartGithubLikeUpstream("", options);
+    upstream_section_ = absl::StrCat("  rs: http://127.0.0.1:", upstream_port_, "/mcp\n",
+                                     "  client_id: Iv1.gateway\n  client_secret: gh-secret\n");
+  }
+};
 
 TEST_F(OAuthE2eTest, ClientThatKnowsOnlyTheMcpUrlDiscoversAuthorizesAndCallsTools) {
   StartDemoUpstream();
@@ -437,6 +446,96 @@ TEST_F(OAuthE2eTest, DiscoversAnAuthorizationServerWhoseIssuerHasAPath) {
                                R"("clientInfo":{"name":"e2e","version":"1"}}})")
                 .status,
             200);
+}
+
+// A list of strings in the GitHub-like fake's /_test/state ("(none)" for a null).
+std::vector<std::string> StateList(const std::string& state, const char* name) {
+  std::vector<std::string> out;
+  absl::StatusOr<rapidjson::Document> json = json::Parse(state);
+  if (!json.ok() || !json->IsObject() || !json->HasMember(name) || !(*json)[name].IsArray()) {
+    ADD_FAILURE() << "no " << name << " in " << state;
+    return out;
+  }
+  for (const auto& item : (*json)[name].GetArray()) {
+    out.push_back(item.IsString() ? item.GetString() : "(none)");
+  }
+  return out;
+}
+
+// MCP authorization (2025-06-18 on): the upstream's 401 challenge names its protected-resource
+// metadata (RFC 9728 section 5.1), here at a path no well-known rule would find, and the scope it
+// wants; the gateway asks the upstream for that scope.
+TEST_F(OAuthE2eTest, UpstreamDiscoveryFollowsTheChallengeAndAsksForItsScope) {
+  StartDiscoveredGithubLikeUpstream(
+      {"--resource-metadata-path", "/custom/metadata.json", "--challenge-scope", "repo read:org"});
+  StartGateway();
+  Tokens tokens = Login();
+  Initialize(tokens.access);
+  const std::string state = UpstreamState();
+  EXPECT_THAT(StateList(state, "metadata_requests"),
+              ::testing::ElementsAre("/custom/metadata.json",
+                                     "/.well-known/oauth-authorization-server/login/oauth"));
+  EXPECT_THAT(StateList(state, "authorize_scopes"), ::testing::ElementsAre("repo read:org"));
+}
+
+// RFC 9728 section 3.3: metadata about another resource is refused, and nothing goes to the
+// authorization server it names.
+TEST_F(OAuthE2eTest, MetadataAboutAnotherResourceEndsTheFlowBeforeTheAuthorizationServer) {
+  StartDiscoveredGithubLikeUpstream({"--prm-resource", "https://evil.example/mcp"});
+  StartGateway();
+  const std::string next = SignIn(Register(), testing::MakePkce(), "mismatch");
+  ASSERT_TRUE(absl::StartsWith(next, kRedirect)) << next;
+  std::map<std::string, std::string> result = testing::QueryOf(next);
+  EXPECT_EQ(result["error"], "server_error");
+  EXPECT_EQ(result["state"], "mismatch");
+  const std::string state = UpstreamState();
+  EXPECT_THAT(StateList(state, "metadata_requests"),
+              ::testing::ElementsAre("/.well-known/oauth-protected-resource/mcp"));
+  EXPECT_THAT(StateList(state, "authorize_scopes"), ::testing::IsEmpty());
+  EXPECT_THAT(
+      gateway_->Output(),
+      HasSubstr("is about the resource \"https://evil.example/mcp\", not http://127.0.0.1:"));
+}
+
+// SSRF: the upstream may not point the gateway at a private address on a host the configuration
+// does not name (here "localhost", for an upstream configured as 127.0.0.1).
+TEST_F(OAuthE2eTest, DiscoveredUrlsOnOtherHostsMustBePublic) {
+  StartDiscoveredGithubLikeUpstream({"--prm-issuer-host", "localhost"});
+  StartGateway();
+  const std::string next = SignIn(Register(), testing::MakePkce(), "ssrf");
+  ASSERT_TRUE(absl::StartsWith(next, kRedirect)) << next;
+  EXPECT_EQ(testing::QueryOf(next)["error"], "temporarily_unavailable");
+  EXPECT_THAT(StateList(UpstreamState(), "metadata_requests"),
+              ::testing::ElementsAre("/.well-known/oauth-protected-resource/mcp"));
+  EXPECT_THAT(gateway_->Output(), HasSubstr("is not a public address"));
+}
+
+// Step-up (MCP authorization, "Scope Challenge Handling"): after the upstream's 403
+// insufficient_scope, the client authorizes again asking for the scope the gateway's challenge
+// passed on, and the gateway asks the upstream for it; a scope the upstream never named stays
+// with the gateway.
+TEST_F(OAuthE2eTest, StepUpAsksTheUpstreamForTheScopeItsChallengeNamed) {
+  StartGithubLikeUpstream("", {"--tool-scope", "admin:org"});
+  StartGateway();
+  const std::string whoami =
+      R"({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami","arguments":{}}})";
+  Tokens first = Login();
+  RawResponse denied = Mcp(first.access, whoami, Initialize(first.access));
+  EXPECT_EQ(denied.status, 403);
+  EXPECT_THAT(denied.Header("www-authenticate"),
+              HasSubstr("error=\"insufficient_scope\", scope=\"repo read:user admin:org\""));
+
+  scope_ = "repo read:user admin:org";
+  Tokens second = Login();
+  RawResponse allowed = Mcp(second.access, whoami, Initialize(second.access));
+  EXPECT_EQ(allowed.status, 200) << allowed.body;
+  EXPECT_THAT(allowed.body, HasSubstr("admin:org"));
+
+  scope_ = "repo made:up";
+  Login();
+  EXPECT_THAT(
+      StateList(UpstreamState(), "authorize_scopes"),
+      ::testing::ElementsAre("repo read:user", "repo read:user admin:org", "repo read:user"));
 }
 
 TEST_F(OAuthE2eTest, ConsentIsRememberedPerUserAndClient) {

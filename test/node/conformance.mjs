@@ -54,19 +54,12 @@ const DEFAULT_SCENARIOS = [
   'auth/offline-access-not-supported'
 ];
 
-// Scenarios the gateway fails today (found 2026-11-26 against the build of that day), each a
-// gateway behaviour to fix, not a test problem. A listed scenario that fails is reported but does
-// not fail the run; one that passes fails the run ("stale baseline": delete its line). --strict
-// ignores this list.
-const KNOWN_FAILURES = {
-  'auth/metadata-var3':
-    'upstream discovery never reads resource_metadata from the upstream 401 WWW-Authenticate (PRM only at a custom URL)',
-  'auth/scope-from-www-authenticate': 'the scope in the upstream 401/403 challenge is not asked for upstream',
-  'auth/scope-step-up': 're-authorization after upstream insufficient_scope asks the upstream for the old scope again',
-  'auth/2025-03-26-oauth-metadata-backcompat': 'no PRM: no fallback to the MCP server origin as the authorization server',
-  'auth/2025-03-26-oauth-endpoint-fallback': 'no metadata at all: no fallback to /authorize, /token, /register',
-  'auth/resource-mismatch': 'a PRM resource different from upstream.rs is accepted and sent upstream as resource='
-};
+// Scenarios the gateway fails today, each a gateway behaviour to fix, not a test problem. A
+// listed scenario that fails is reported but does not fail the run; one that passes fails the run
+// ("stale baseline": delete its line). --strict ignores this list. Empty: the six found on
+// 2026-11-26 (discovery through the 401 challenge, scopes from challenges and step-up, the RFC
+// 9728 resource check, the 2025-03-26 fallbacks) are fixed, and this guards them.
+const KNOWN_FAILURES = {};
 
 function args(argv) {
   const out = { gateway: undefined, scenarios: [], asClient: false, keep: undefined, strict: false, rest: [] };

@@ -1,5 +1,6 @@
 // The small OAuth pieces in source/common/oauth/: forms, redirect URIs, client authentication,
-// token minting, upstream token responses and discovery URLs.
+// token minting, upstream token responses, discovery URLs, Bearer challenges, the resource check
+// and the SSRF rule of upstream discovery.
 
 #include <fstream>
 
@@ -8,6 +9,7 @@
 #include "gtest/gtest.h"
 #include "source/common/crypto.h"
 #include "source/common/json.h"
+#include "source/common/oauth/challenge.h"
 #include "source/common/oauth/client_auth.h"
 #include "source/common/oauth/client_metadata.h"
 #include "source/common/oauth/form.h"
@@ -203,6 +205,89 @@ TEST(UpstreamTokenResponseTest, TreatsGithubs200WithAnErrorAsAnError) {
   EXPECT_THAT(tokens.status().message(), HasSubstr("invalid_grant"));
   EXPECT_FALSE(ParseTokenResponse(Response(500, "text/html", "<html>")).ok());
   EXPECT_FALSE(ParseTokenResponse(Response(200, "application/json", "{}")).ok());
+}
+
+TEST(UpstreamTokenResponseTest, TellsAGoneGrantFromTroubleFromARefusal) {
+  auto code = [](int status, std::string content_type, std::string body) {
+    return ParseTokenResponse(Response(status, std::move(content_type), std::move(body)))
+        .status()
+        .code();
+  };
+  using absl::StatusCode;
+  // The authorization is gone: authorize again.
+  EXPECT_EQ(code(400, "application/json", R"({"error":"invalid_grant"})"),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(code(200, "application/x-www-form-urlencoded", "error=bad_refresh_token"),
+            StatusCode::kPermissionDenied);
+  // The upstream is in trouble: try again later.
+  EXPECT_EQ(code(500, "text/html", "<html>"), StatusCode::kUnavailable);
+  EXPECT_EQ(code(503, "application/json", R"({"error":"invalid_request"})"),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(code(400, "application/json", R"({"error":"temporarily_unavailable"})"),
+            StatusCode::kUnavailable);
+  EXPECT_EQ(code(429, "text/plain", "slow down"), StatusCode::kUnavailable);
+  EXPECT_EQ(code(200, "application/json", "{not json"), StatusCode::kUnavailable);
+  // The upstream refuses the gateway itself.
+  EXPECT_EQ(code(401, "application/json", R"({"error":"invalid_client"})"),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(code(200, "application/x-www-form-urlencoded", "error=incorrect_client_credentials"),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(code(404, "text/html", "<html>"), StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(IsTransient(absl::DeadlineExceededError("slow")));
+  EXPECT_FALSE(IsTransient(absl::PermissionDeniedError("invalid_grant: gone")));
+}
+
+TEST(BearerChallengeTest, ReadsTheBearerChallengeAmongOthers) {
+  BearerChallengeParams params = ParseBearerChallenge(
+      R"(Basic realm="a, b", Bearer error="insufficient_scope", )"
+      R"(error_description="needs scope=\"x\"", scope="repo admin:org",)"
+      R"( resource_metadata="https://mcp.example/.well-known/oauth-protected-resource/mcp")");
+  EXPECT_TRUE(params.present);
+  EXPECT_EQ(params.error, "insufficient_scope");
+  EXPECT_EQ(params.scope, "repo admin:org");
+  EXPECT_EQ(params.resource_metadata,
+            "https://mcp.example/.well-known/oauth-protected-resource/mcp");
+  // Unquoted values, any case of the scheme, a challenge after it that is not read.
+  params = ParseBearerChallenge(R"(bearer error=invalid_token, scope=read, Negotiate abc==)");
+  EXPECT_EQ(params.error, "invalid_token");
+  EXPECT_EQ(params.scope, "read");
+  // Another scheme's parameters are not the Bearer challenge's.
+  params = ParseBearerChallenge(R"(Basic scope="stolen", Bearer realm="x")");
+  EXPECT_TRUE(params.present);
+  EXPECT_EQ(params.scope, "");
+  EXPECT_FALSE(ParseBearerChallenge(R"(Basic realm="x")").present);
+  // A scope with characters no scope-token has is dropped (it may go into the gateway's header).
+  EXPECT_EQ(ParseBearerChallenge("Bearer scope=\"a\\\"b\"").scope, "");
+  EXPECT_EQ(ParseBearerChallenge("Bearer scope=\"a\tb\"").scope, "");
+  // Any of several WWW-Authenticate fields.
+  http::HeaderMap headers;
+  headers.Add("WWW-Authenticate", R"(Basic realm="x")");
+  headers.Add("www-authenticate", R"(Bearer scope="s")");
+  EXPECT_EQ(FindBearerChallenge(headers).scope, "s");
+}
+
+TEST(ResourceCheckTest, ComparesResourcesAsUrls) {
+  EXPECT_TRUE(SameResource("https://api.example/mcp", "https://api.example/mcp/"));
+  EXPECT_TRUE(SameResource("HTTPS://API.example:443/mcp", "https://api.example/mcp"));
+  EXPECT_TRUE(SameResource("http://127.0.0.1:3000", "http://127.0.0.1:3000/"));
+  EXPECT_FALSE(SameResource("https://evil.example/mcp", "https://api.example/mcp"));
+  EXPECT_FALSE(SameResource("https://api.example/mcp/other", "https://api.example/mcp"));
+  EXPECT_FALSE(SameResource("http://api.example/mcp", "https://api.example/mcp"));
+  EXPECT_FALSE(SameResource("https://api.example:8443/mcp", "https://api.example/mcp"));
+  EXPECT_FALSE(SameResource("", "https://api.example/mcp"));
+}
+
+TEST(UpstreamAddressPolicyTest, OnlyHostsTheConfigurationNamesMayBePrivate) {
+  UpstreamConfig config;
+  config.rs = "http://localhost:3000/mcp";
+  config.token_endpoint = "https://login.internal/token";
+  auto policy = [&](const char* url) { return UpstreamAddressPolicy(config, *ParseUrl(url)); };
+  EXPECT_EQ(policy("http://localhost:3001/oauth"), http::AddressPolicy::kAny);
+  EXPECT_EQ(policy("https://login.internal/register"), http::AddressPolicy::kAny);
+  EXPECT_EQ(policy("http://127.0.0.1:3001/oauth"), http::AddressPolicy::kPublicOnly);
+  EXPECT_EQ(policy("http://169.254.169.254/latest"), http::AddressPolicy::kPublicOnly);
+  config.as = "http://127.0.0.1:3001";
+  EXPECT_EQ(policy("http://127.0.0.1:3001/oauth"), http::AddressPolicy::kAny);
 }
 
 TEST(DiscoveryUrlTest, InsertsTheWellKnownSuffixBeforeThePath) {

@@ -19,10 +19,20 @@
 //  - GET /_test/state: issued tokens and the bearer tokens received (always on in this fake).
 //  Extras (discovery tests): /.well-known/oauth-protected-resource/mcp and RFC 8414 metadata for
 //  the issuer ORIGIN/login/oauth at /.well-known/oauth-authorization-server/login/oauth
-//  (no registration_endpoint).
+//  (no registration_endpoint). Options for the gateway's upstream discovery and scope handling:
+//    --resource-metadata-path PATH  the protected-resource metadata is served at PATH instead,
+//                                   and the 401 challenge names it (resource_metadata="...")
+//    --challenge-scope SCOPE        the 401 challenge carries scope="SCOPE"
+//    --prm-resource URL             the metadata claims to be about URL (not ORIGIN/mcp)
+//    --prm-issuer-host HOST         the metadata names the issuer on HOST (e.g. localhost)
+//    --tool-scope SCOPE             tools/call needs SCOPE: without it, 403 insufficient_scope
+//                                   with scope="<the token's scopes> SCOPE"
+//  /_test/state also lists the scope of every authorization request and every metadata request.
 //
 // Usage: node test/upstreams/github_like.mjs --port 0 --client-id ID --client-secret SECRET
 //        [--host 127.0.0.1] [--redirect-uri URI]... [--rotating-refresh-tokens] [--token-ttl SECONDS]
+//        [--resource-metadata-path PATH] [--challenge-scope SCOPE] [--prm-resource URL]
+//        [--prm-issuer-host HOST] [--tool-scope SCOPE]
 // Prints first: "github-like listening on http://127.0.0.1:PORT".
 
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
@@ -33,7 +43,9 @@ function usage(message) {
   if (message) process.stderr.write(`github_like: ${message}\n`);
   process.stderr.write(
     'usage: github_like.mjs --port 0 --client-id ID --client-secret SECRET [--host 127.0.0.1]\n' +
-      '       [--redirect-uri URI]... [--rotating-refresh-tokens] [--token-ttl SECONDS]\n'
+      '       [--redirect-uri URI]... [--rotating-refresh-tokens] [--token-ttl SECONDS]\n' +
+      '       [--resource-metadata-path PATH] [--challenge-scope SCOPE] [--prm-resource URL]\n' +
+      '       [--prm-issuer-host HOST] [--tool-scope SCOPE]\n'
   );
   process.exit(2);
 }
@@ -46,7 +58,12 @@ const opts = {
   redirectUris: [],
   rotating: false,
   tokenTtl: 28800,
-  refreshTtl: 15897600
+  refreshTtl: 15897600,
+  resourceMetadataPath: undefined,
+  challengeScope: undefined,
+  prmResource: undefined,
+  prmIssuerHost: undefined,
+  toolScope: undefined
 };
 {
   const argv = process.argv.slice(2);
@@ -76,6 +93,11 @@ const opts = {
       case '--rotating-refresh-tokens': opts.rotating = true; break;
       case '--token-ttl': opts.tokenTtl = num(take(), 1); break;
       case '--refresh-token-ttl': opts.refreshTtl = num(take(), 1); break;
+      case '--resource-metadata-path': opts.resourceMetadataPath = take(); break;
+      case '--challenge-scope': opts.challengeScope = take(); break;
+      case '--prm-resource': opts.prmResource = take(); break;
+      case '--prm-issuer-host': opts.prmIssuerHost = take(); break;
+      case '--tool-scope': opts.toolScope = take(); break;
       case '-h': case '--help': usage(); break;
       default: usage(`unknown argument ${argv[i]}`);
     }
@@ -95,7 +117,7 @@ const codes = new Map(); // code -> { redirectUri, scopes, codeChallenge, expire
 const accessTokens = new Map(); // token -> { scopes, expiresAt (ms) | null }
 const refreshTokens = new Map(); // token -> { scopes, expiresAt }
 const sessions = new Map(); // Mcp-Session-Id -> { protocolVersion }
-const state = { issuedAccess: [], issuedRefresh: [], received: new Set() };
+const state = { issuedAccess: [], issuedRefresh: [], received: new Set(), authorizeScopes: [], metadataRequests: [] };
 
 const newToken = (prefix, bytes) => prefix + randomBytes(bytes).toString('base64url').replace(/[-_]/g, 'x');
 
@@ -237,6 +259,7 @@ function authorizePage(res, q) {
   }
   const flowId = randomUUID();
   const scopes = parseScopes(q.get('scope'));
+  state.authorizeScopes.push(q.get('scope'));
   flows.set(flowId, {
     redirectUri,
     state: q.get('state'),
@@ -383,11 +406,14 @@ function tokenEndpoint(req, res, params) {
 const PROTOCOL_VERSIONS = ['2025-11-25', '2025-06-18', '2025-03-26', '2024-11-05'];
 
 function mcpUnauthorized(res, description) {
+  let challenge = 'Bearer realm="GitHub"';
+  if (opts.challengeScope) challenge += `, scope="${opts.challengeScope}"`;
+  if (opts.resourceMetadataPath) challenge += `, resource_metadata="${origin}${opts.resourceMetadataPath}"`;
   sendJson(
     res,
     401,
     { message: description, documentation_url: 'https://docs.github.com/rest' },
-    { 'WWW-Authenticate': 'Bearer realm="GitHub"' }
+    { 'WWW-Authenticate': challenge }
   );
 }
 
@@ -473,6 +499,15 @@ async function mcpEndpoint(req, res) {
   }
   const headers = newSid ? { 'Mcp-Session-Id': newSid } : {};
   if (msg.id === undefined) return send(res, 202, headers); // a notification
+  if (msg.method === 'tools/call' && opts.toolScope && !tokenData.scopes.includes(opts.toolScope)) {
+    const needed = [...tokenData.scopes, opts.toolScope].join(' ');
+    return sendJson(
+      res,
+      403,
+      { message: `This tool needs the ${opts.toolScope} scope`, documentation_url: 'https://docs.github.com/rest' },
+      { 'WWW-Authenticate': `Bearer error="insufficient_scope", scope="${needed}"` }
+    );
+  }
   const result = handleRpc(msg, session, token);
   const reply = result.error
     ? { jsonrpc: '2.0', id: msg.id, error: result.error }
@@ -511,17 +546,22 @@ async function route(req, res) {
       issued_refresh_tokens: state.issuedRefresh,
       received_bearer_tokens: [...state.received],
       revoked_tokens: [],
-      registered_clients: [opts.clientId]
+      registered_clients: [opts.clientId],
+      authorize_scopes: state.authorizeScopes,
+      metadata_requests: state.metadataRequests
     }, { 'Cache-Control': 'no-store' });
-  } else if (path === '/.well-known/oauth-protected-resource/mcp' && req.method === 'GET') {
+  } else if (path === (opts.resourceMetadataPath ?? '/.well-known/oauth-protected-resource/mcp') && req.method === 'GET') {
+    state.metadataRequests.push(path);
+    const issuerOrigin = opts.prmIssuerHost ? `http://${opts.prmIssuerHost}:${server.address().port}` : origin;
     return sendJson(res, 200, {
-      resource: `${origin}/mcp`,
-      authorization_servers: [`${origin}/login/oauth`],
+      resource: opts.prmResource ?? `${origin}/mcp`,
+      authorization_servers: [`${issuerOrigin}/login/oauth`],
       scopes_supported: ['repo', 'read:org', 'gist', 'notifications', 'user'],
       bearer_methods_supported: ['header'],
       resource_name: 'github-like MCP server'
     });
   } else if (path === '/.well-known/oauth-authorization-server/login/oauth' && req.method === 'GET') {
+    state.metadataRequests.push(path);
     return sendJson(res, 200, {
       issuer: `${origin}/login/oauth`,
       authorization_endpoint: `${origin}/login/oauth/authorize`,
@@ -532,6 +572,7 @@ async function route(req, res) {
       token_endpoint_auth_methods_supported: ['client_secret_post', 'client_secret_basic']
     });
   } else {
+    if (path.includes('/.well-known/')) state.metadataRequests.push(path);
     return send(res, 404, { 'Content-Type': 'application/json' }, '{"message":"Not Found"}');
   }
   send(res, 405, { 'Content-Type': 'text/plain' }, 'Method Not Allowed\n');
