@@ -11,6 +11,7 @@
 #include "source/common/oauth/cors.h"
 #include "source/common/oauth/form.h"
 #include "source/common/oauth/token_issuer.h"
+#include "source/common/oauth/upstream_client.h"
 #include "source/common/token/token_pair.h"
 #include "source/filters/oauth_endpoint.h"
 
@@ -93,24 +94,26 @@ class TokenExchangeFilter : public Filter {
 
   // --- authorization_code (RFC 6749 section 4.1.3, RFC 7636 section 4.6) ---
 
+  // The code is checked against the request first and redeemed last, in one atomic step with
+  // storing the tokens minted for it: of concurrent redemptions exactly one succeeds, and any
+  // other (a replay) revokes the grant, tokens just issued included (RFC 6749 section 4.1.2). A
+  // request that fails a check leaves the code alone, so that whoever merely saw a code cannot
+  // spoil its redemption by its rightful client.
   void RedeemCode() {
     const std::string& code = form_.Get("code");
     if (code.empty() || form_.Get("redirect_uri").empty() || form_.Get("code_verifier").empty()) {
       Error(400, "invalid_request", "code, redirect_uri and code_verifier are required");
       return;
     }
-    callbacks_.store().TakeCode(
-        crypto::SecretHash(code), liveness_.Guard([this](absl::StatusOr<store::CodeTake> take) {
+    code_hash_ = crypto::SecretHash(code);
+    callbacks_.store().GetCode(
+        code_hash_, liveness_.Guard([this](absl::StatusOr<store::CodeTake> take) {
           if (!take.ok()) {
             callbacks_.SendLocalReply(http::ReplyFromStatus(take.status()));
             return;
           }
           if (take->reused) {
-            // RFC 6749 section 4.1.2: a code used twice revokes what it was used for.
-            log::Warning(absl::StrCat("an authorization code of client ", credentials_.client_id,
-                                      " was used twice; revoking its grant"));
-            callbacks_.store().RevokeGrant(take->grant_id, [](absl::Status) {});
-            Error(400, "invalid_grant", "the authorization code was already used");
+            RevokeForReplay(take->grant_id);
             return;
           }
           if (!take->code.has_value()) {
@@ -135,43 +138,46 @@ class TokenExchangeFilter : public Filter {
             Error(400, "invalid_target", "resource differs from the one authorized");
             return;
           }
-          LoadGrantAndIssue(code.grant_id);
+          LoadGrantAndRedeem(code.grant_id);
         }));
   }
 
-  void LoadGrantAndIssue(const std::string& grant_id) {
+  void RevokeForReplay(const std::string& grant_id) {
+    log::Warning(absl::StrCat("an authorization code of client ", credentials_.client_id,
+                              " was used twice; revoking its grant"));
+    callbacks_.store().RevokeGrant(grant_id, [](absl::Status) {});
+    Error(400, "invalid_grant", "the authorization code was already used");
+  }
+
+  void LoadGrantAndRedeem(const std::string& grant_id) {
     callbacks_.store().GetGrant(
-        grant_id, liveness_.Guard([this](absl::StatusOr<std::optional<store::Grant>> grant) {
+        grant_id,
+        liveness_.Guard([this, grant_id](absl::StatusOr<std::optional<store::Grant>> grant) {
           if (!grant.ok()) {
             callbacks_.SendLocalReply(http::ReplyFromStatus(grant.status()));
-          } else if (!grant->has_value()) {
-            Error(400, "invalid_grant", "the authorization was revoked");
-          } else {
-            IssueNew(**grant);
+            return;
           }
+          if (!grant->has_value()) {
+            Error(400, "invalid_grant", "the authorization was revoked");
+            return;
+          }
+          oauth::MintedTokens minted = oauth::MintTokens(**grant, context_.config.tokens,
+                                                         context_.keys, context_.clock.Now());
+          const std::string body = oauth::TokenResponseBody(minted, (*grant)->scope);
+          callbacks_.store().RedeemCode(
+              code_hash_, std::move(minted.access), std::move(minted.refresh),
+              liveness_.Guard([this, body, grant_id](absl::StatusOr<store::RedeemOutcome> outcome) {
+                if (!outcome.ok()) {
+                  callbacks_.SendLocalReply(http::ReplyFromStatus(outcome.status()));
+                } else if (*outcome == store::RedeemOutcome::kRedeemed) {
+                  SendTokens(body);
+                } else if (*outcome == store::RedeemOutcome::kReplayed) {
+                  RevokeForReplay(grant_id);  // another redemption won the race
+                } else {
+                  Error(400, "invalid_grant", "the authorization code expired or was revoked");
+                }
+              }));
         }));
-  }
-
-  void IssueNew(const store::Grant& grant) {
-    oauth::MintedTokens minted =
-        oauth::MintTokens(grant, context_.config.tokens, context_.keys, context_.clock.Now());
-    const std::string body = oauth::TokenResponseBody(minted, grant.scope);
-    store::TokenRecord refresh = minted.refresh;
-    callbacks_.store().PutToken(minted.access, liveness_.Guard([this, refresh = std::move(refresh),
-                                                                body](absl::Status status) mutable {
-      if (!status.ok()) {
-        callbacks_.SendLocalReply(http::ReplyFromStatus(status));
-        return;
-      }
-      callbacks_.store().PutToken(std::move(refresh),
-                                  liveness_.Guard([this, body](absl::Status stored) {
-                                    if (!stored.ok()) {
-                                      callbacks_.SendLocalReply(http::ReplyFromStatus(stored));
-                                      return;
-                                    }
-                                    SendTokens(body);
-                                  }));
-    }));
   }
 
   void SendTokens(const std::string& body) {
@@ -367,7 +373,11 @@ class TokenExchangeFilter : public Filter {
         callbacks_.http_client(), callbacks_.store(),
         liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
           if (!setup.ok()) {
-            Error(400, "invalid_grant", "the upstream cannot refresh now; authorize again");
+            if (oauth::IsTransient(setup.status())) {
+              Error(503, "temporarily_unavailable", "the upstream cannot be reached; try again");
+            } else {
+              Error(400, "invalid_grant", "the upstream cannot refresh: authorize again");
+            }
             return;
           }
           refresh_ = context_.upstream.Refresh(
@@ -380,9 +390,16 @@ class TokenExchangeFilter : public Filter {
 
   void OnUpstreamRefreshed(absl::StatusOr<oauth::UpstreamTokens> tokens) {
     if (!tokens.ok()) {
-      log::Warning(absl::StrCat("the upstream refused to refresh grant of client ",
+      log::Warning(absl::StrCat("the upstream did not refresh a grant of client ",
                                 credentials_.client_id, ": ", tokens.status().message()));
-      Error(400, "invalid_grant", "the upstream refused the refresh; authorize again");
+      // Only the upstream saying no ends the authorization; a network failure or an upstream
+      // in trouble is worth another try with the same refresh token (nothing was rotated).
+      if (oauth::IsTransient(tokens.status())) {
+        Error(503, "temporarily_unavailable",
+              "the upstream could not refresh the authorization now; try again");
+      } else {
+        Error(400, "invalid_grant", "the upstream refused the refresh; authorize again");
+      }
       return;
     }
     const absl::Time now = context_.clock.Now();
@@ -435,6 +452,7 @@ class TokenExchangeFilter : public Filter {
   oauth::Form form_;
   oauth::ClientCredentials credentials_;
   std::string scratch_;
+  std::string code_hash_;
   std::string gateway_half_;
   std::string upstream_part_;
   std::string old_hash_;

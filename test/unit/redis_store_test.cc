@@ -116,14 +116,25 @@ TEST_F(RedisStoreTest, TwoReplicasShareEveryRecordAndEveryRaceHasOneWinner) {
   ASSERT_TRUE(grant.has_value());
   EXPECT_EQ(grant->upstream_access_token, "gho_secret");
 
-  // A code taken at A is a replay at B.
+  // A code redeemed at A is a replay at B.
   Code code;
   code.code_hash = "code-1";
   code.grant_id = "g1";
   code.expires_at = clock_.Now() + absl::Minutes(1);
   ASSERT_TRUE(Done([&](auto done) { a.store->PutCode(code, done); }).ok());
-  EXPECT_TRUE(Value<CodeTake>([&](auto done) { a.store->TakeCode("code-1", done); }).code);
-  CodeTake replay = Value<CodeTake>([&](auto done) { b.store->TakeCode("code-1", done); });
+  EXPECT_TRUE(Value<CodeTake>([&](auto done) { b.store->GetCode("code-1", done); }).code);
+  EXPECT_EQ(Value<RedeemOutcome>([&](auto done) {
+              a.store->RedeemCode("code-1", Token("a0", TokenKind::kAccess),
+                                  Token("r0", TokenKind::kRefresh), done);
+            }),
+            RedeemOutcome::kRedeemed);
+  EXPECT_NE(GetToken(*b.store, "a0"), nullptr);
+  EXPECT_EQ(Value<RedeemOutcome>([&](auto done) {
+              b.store->RedeemCode("code-1", Token("a9", TokenKind::kAccess),
+                                  Token("r9", TokenKind::kRefresh), done);
+            }),
+            RedeemOutcome::kReplayed);
+  CodeTake replay = Value<CodeTake>([&](auto done) { b.store->GetCode("code-1", done); });
   EXPECT_TRUE(replay.reused);
   EXPECT_FALSE(replay.code.has_value());
 

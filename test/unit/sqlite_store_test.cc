@@ -133,8 +133,12 @@ TEST_F(SqliteStoreTest, EverythingAcknowledgedSurvivesARestart) {
   code.grant_id = "g1";
   code.expires_at = clock_.Now() + absl::Minutes(1);
   Done([&](auto done) { store_->PutCode(code, done); });
-  ASSERT_TRUE(Value<CodeTake>([&](auto done) { store_->TakeCode("code-1", done); }).code);
   Done([&](auto done) { store_->PutGrant(SomeGrant(), done); });
+  ASSERT_EQ(Value<RedeemOutcome>([&](auto done) {
+              store_->RedeemCode("code-1", Token("a1", TokenKind::kAccess),
+                                 Token("r0", TokenKind::kRefresh), done);
+            }),
+            RedeemOutcome::kRedeemed);
   Done([&](auto done) {
     store_->PutToken(Token("r1", TokenKind::kRefresh, absl::Hours(24)), done);
   });
@@ -152,7 +156,7 @@ TEST_F(SqliteStoreTest, EverythingAcknowledgedSurvivesARestart) {
 
   Start();
   EXPECT_EQ(backend_->loaded().clients, 1u);
-  EXPECT_EQ(backend_->loaded().tokens, 3u);
+  EXPECT_EQ(backend_->loaded().tokens, 5u);
   std::optional<Client> loaded_client;
   store_->GetClient("c1", [&](auto found) { loaded_client = *found; });
   ASSERT_TRUE(loaded_client.has_value());
@@ -165,8 +169,8 @@ TEST_F(SqliteStoreTest, EverythingAcknowledgedSurvivesARestart) {
       [&](auto done) { store_->TakeFlowByUpstreamState("up-state", done); });
   ASSERT_TRUE(loaded_flow.has_value());
   EXPECT_EQ(loaded_flow->upstream_code_verifier, "verifier");
-  // A code taken before the restart is a replay after it.
-  CodeTake again = Value<CodeTake>([&](auto done) { store_->TakeCode("code-1", done); });
+  // A code redeemed before the restart is a replay after it.
+  CodeTake again = Value<CodeTake>([&](auto done) { store_->GetCode("code-1", done); });
   EXPECT_TRUE(again.reused);
   EXPECT_EQ(again.grant_id, "g1");
   std::optional<Grant> grant;

@@ -74,6 +74,28 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
         [&](auto done) { store_->GetToken(hash, std::move(done)); });
   }
 
+  // Grant "g1" and its code "h1", valid for a minute.
+  void PutGrantWithCode() {
+    Grant grant;
+    grant.grant_id = "g1";
+    grant.expires_at = clock_.Now() + absl::Hours(1);
+    ASSERT_TRUE(Done([&](auto done) { store_->PutGrant(grant, done); }).ok());
+    Code code;
+    code.code_hash = "h1";
+    code.grant_id = "g1";
+    code.expires_at = clock_.Now() + absl::Seconds(60);
+    ASSERT_TRUE(Done([&](auto done) { store_->PutCode(code, done); }).ok());
+  }
+
+  // Redeems `code_hash` for the pair `access`/`refresh` of grant "g1".
+  RedeemOutcome Redeem(const std::string& code_hash, const std::string& access,
+                       const std::string& refresh) {
+    return Value<RedeemOutcome>([&](auto done) {
+      store_->RedeemCode(code_hash, Token(access, TokenKind::kAccess, "g1"),
+                         Token(refresh, TokenKind::kRefresh, "g1"), done);
+    });
+  }
+
   testing::FakeClock clock_;
   std::unique_ptr<testing::RedisServer> redis_;
   Dispatcher dispatcher_;
@@ -87,31 +109,42 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
 INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("memory", "sqlite", "redis"),
                          [](const auto& info) { return info.param; });
 
-TEST_P(StoreTest, CodesAreSingleUseAndAReplayIsRecognised) {
-  Code code;
-  code.code_hash = "h1";
-  code.grant_id = "g1";
-  code.expires_at = clock_.Now() + absl::Seconds(60);
-  ASSERT_TRUE(Done([&](auto done) { store_->PutCode(code, done); }).ok());
-  CodeTake first = Value<CodeTake>([&](auto done) { store_->TakeCode("h1", done); });
-  ASSERT_TRUE(first.code.has_value());
-  EXPECT_FALSE(first.reused);
-  CodeTake second = Value<CodeTake>([&](auto done) { store_->TakeCode("h1", done); });
-  EXPECT_FALSE(second.code.has_value());
-  EXPECT_TRUE(second.reused);
-  EXPECT_EQ(second.grant_id, "g1");
-  CodeTake forged = Value<CodeTake>([&](auto done) { store_->TakeCode("nope", done); });
+TEST_P(StoreTest, ACodeIsRedeemedOnceAndAReplayIsRecognised) {
+  PutGrantWithCode();
+  // Looking at a code does not use it.
+  for (int look = 0; look < 2; ++look) {
+    CodeTake seen = Value<CodeTake>([&](auto done) { store_->GetCode("h1", done); });
+    ASSERT_TRUE(seen.code.has_value());
+    EXPECT_EQ(seen.code->grant_id, "g1");
+    EXPECT_FALSE(seen.reused);
+  }
+  EXPECT_EQ(Redeem("h1", "a1", "r1"), RedeemOutcome::kRedeemed);
+  EXPECT_NE(GetToken("a1"), nullptr);
+  EXPECT_NE(GetToken("r1"), nullptr);
+  EXPECT_EQ(Redeem("h1", "a2", "r2"), RedeemOutcome::kReplayed);
+  EXPECT_EQ(GetToken("a2"), nullptr);  // nothing stored by a replay
+  CodeTake replay = Value<CodeTake>([&](auto done) { store_->GetCode("h1", done); });
+  EXPECT_FALSE(replay.code.has_value());
+  EXPECT_TRUE(replay.reused);
+  EXPECT_EQ(replay.grant_id, "g1");
+  CodeTake forged = Value<CodeTake>([&](auto done) { store_->GetCode("nope", done); });
   EXPECT_FALSE(forged.code.has_value());
   EXPECT_FALSE(forged.reused);
+  EXPECT_EQ(Redeem("nope", "a3", "r3"), RedeemOutcome::kUnknown);
+}
+
+TEST_P(StoreTest, ACodeWhoseGrantWasRevokedIssuesNothing) {
+  PutGrantWithCode();
+  ASSERT_TRUE(Done([&](auto done) { store_->RevokeGrant("g1", done); }).ok());
+  EXPECT_EQ(Redeem("h1", "a1", "r1"), RedeemOutcome::kUnknown);
+  EXPECT_EQ(GetToken("a1"), nullptr);
 }
 
 TEST_P(StoreTest, ExpiredCodesAreGone) {
-  Code code;
-  code.code_hash = "h1";
-  code.expires_at = clock_.Now() + absl::Seconds(60);
-  ASSERT_TRUE(Done([&](auto done) { store_->PutCode(code, done); }).ok());
+  PutGrantWithCode();
   clock_.Advance(absl::Seconds(61));
-  EXPECT_FALSE(Value<CodeTake>([&](auto done) { store_->TakeCode("h1", done); }).code);
+  EXPECT_FALSE(Value<CodeTake>([&](auto done) { store_->GetCode("h1", done); }).code);
+  EXPECT_EQ(Redeem("h1", "a1", "r1"), RedeemOutcome::kUnknown);
 }
 
 TEST_P(StoreTest, UpstreamStateFindsItsFlowOnce) {

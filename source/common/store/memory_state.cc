@@ -173,8 +173,8 @@ absl::Status MemoryState::PutCode(Code code) {
   return absl::OkStatus();
 }
 
-CodeTake MemoryState::TakeCode(const std::string& code_hash) {
-  absl::MutexLock lock(&mutex_);
+CodeTake MemoryState::GetCode(const std::string& code_hash) {
+  absl::ReaderMutexLock lock(&mutex_);
   CodeTake take;
   auto found = codes_.find(code_hash);
   if (found == codes_.end() || found->second.code.expires_at <= clock_.Now()) {
@@ -183,14 +183,38 @@ CodeTake MemoryState::TakeCode(const std::string& code_hash) {
   if (found->second.taken) {
     take.reused = true;
     take.grant_id = found->second.code.grant_id;
-    return take;
+  } else {
+    take.code = found->second.code;
+  }
+  return take;
+}
+
+absl::StatusOr<RedeemOutcome> MemoryState::RedeemCode(const std::string& code_hash,
+                                                      TokenRecord access, TokenRecord refresh) {
+  absl::MutexLock lock(&mutex_);
+  auto found = codes_.find(code_hash);
+  if (found == codes_.end() || found->second.code.expires_at <= clock_.Now()) {
+    return RedeemOutcome::kUnknown;
+  }
+  if (found->second.taken) {
+    return RedeemOutcome::kReplayed;
+  }
+  if (!grants_.contains(found->second.code.grant_id)) {
+    return RedeemOutcome::kUnknown;
+  }
+  if (tokens_.size() + 2 > limits_.max_tokens) {
+    SweepLocked();
+    if (tokens_.size() + 2 > limits_.max_tokens) {
+      return Full("tokens");
+    }
   }
   found->second.taken = true;
   if (journal_ != nullptr) {
     journal_->PutCode(found->second.code, true);
   }
-  take.code = found->second.code;
-  return take;
+  PutTokenLocked(std::move(access)).IgnoreError();  // room was made above
+  PutTokenLocked(std::move(refresh)).IgnoreError();
+  return RedeemOutcome::kRedeemed;
 }
 
 absl::Status MemoryState::PutGrant(Grant grant) {

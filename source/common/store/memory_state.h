@@ -59,7 +59,9 @@ class MemoryState {
   void DeleteFlow(const std::string& flow_id);
   std::optional<Flow> TakeFlowByUpstreamState(const std::string& state);
   absl::Status PutCode(Code code);
-  CodeTake TakeCode(const std::string& code_hash);
+  CodeTake GetCode(const std::string& code_hash);
+  absl::StatusOr<RedeemOutcome> RedeemCode(const std::string& code_hash, TokenRecord access,
+                                           TokenRecord refresh);
   absl::Status PutGrant(Grant grant);
   std::optional<Grant> GetGrant(const std::string& grant_id);
   absl::Status UpdateGrant(Grant grant);

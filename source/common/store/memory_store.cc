@@ -55,8 +55,18 @@ class StateStore : public Store {
   void PutCode(Code code, DoneCallback done) override {
     Acknowledge(state_->PutCode(std::move(code)), std::move(done));
   }
-  void TakeCode(const std::string& code_hash, Callback<CodeTake> done) override {
-    AcknowledgeResult(state_->TakeCode(code_hash), std::move(done));
+  void GetCode(const std::string& code_hash, Callback<CodeTake> done) override {
+    done(state_->GetCode(code_hash));
+  }
+  void RedeemCode(const std::string& code_hash, TokenRecord access, TokenRecord refresh,
+                  Callback<RedeemOutcome> done) override {
+    absl::StatusOr<RedeemOutcome> outcome =
+        state_->RedeemCode(code_hash, std::move(access), std::move(refresh));
+    if (!outcome.ok()) {
+      done(outcome.status());
+      return;
+    }
+    AcknowledgeResult(*outcome, std::move(done));
   }
   void PutGrant(Grant grant, DoneCallback done) override {
     Acknowledge(state_->PutGrant(std::move(grant)), std::move(done));

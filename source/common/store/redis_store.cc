@@ -69,15 +69,35 @@ constexpr char kTakeFlowScript[] =
     "redis.call('ZREM', ARGV[2], id) "
     "return v";
 
-// Takes a code: {1, code} the first time, {0, code} after (a replay), nil if unknown.
-// KEYS[1] code, KEYS[2] its taken marker (lives as long as the code).
-constexpr char kTakeCodeScript[] =
-    "local v = redis.call('GET', KEYS[1]) "
-    "if not v then return false end "
+// Stores a new token pair in its grant's set (which lives as long as its longest token). The
+// layout both scripts below share: KEYS[4] access, KEYS[5] refresh, KEYS[6] the grant's token
+// set, KEYS[7] tokens index; ARGV[1..3] access hash, value, expiry, ARGV[4..6] refresh hash,
+// value, expiry, ARGV[7] now.
+#define GATEWAY_STORE_PAIR                                          \
+  "redis.call('SET', KEYS[4], ARGV[2], 'PXAT', ARGV[3]) "           \
+  "redis.call('ZADD', KEYS[7], ARGV[3], ARGV[1]) "                  \
+  "redis.call('SET', KEYS[5], ARGV[5], 'PXAT', ARGV[6]) "           \
+  "redis.call('ZADD', KEYS[7], ARGV[6], ARGV[4]) "                  \
+  "redis.call('SADD', KEYS[6], ARGV[1], ARGV[4]) "                  \
+  "local longest = math.max(tonumber(ARGV[3]), tonumber(ARGV[6])) " \
+  "local set_left = redis.call('PTTL', KEYS[6]) "                   \
+  "if set_left < 0 or set_left < longest - tonumber(ARGV[7]) then " \
+  "  redis.call('PEXPIREAT', KEYS[6], longest) end "
+
+// Redeems a code: 2 redeemed (marked used, both tokens stored), 1 used before (a replay),
+// 0 unknown (absent, or its grant revoked), -1 the tokens are at their limit.
+// KEYS[1] code, KEYS[2] its used marker, KEYS[3] the grant, then the pair's layout; ARGV[8] the
+// token limit.
+constexpr char kRedeemScript[] =
+    "local code = redis.call('GET', KEYS[1]) "
+    "if not code or cjson.decode(code).expires_at / 1000 <= tonumber(ARGV[7]) then return 0 end "
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end "
+    "if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end "
+    "redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', ARGV[7]) "
+    "if redis.call('ZCARD', KEYS[7]) + 2 > tonumber(ARGV[8]) then return -1 end "
     "local left = redis.call('PTTL', KEYS[1]) "
     "if left <= 0 then left = 1000 end "
-    "if redis.call('SET', KEYS[2], '1', 'NX', 'PX', left) then return {1, v} end "
-    "return {0, v}";
+    "redis.call('SET', KEYS[2], '1', 'PX', left) " GATEWAY_STORE_PAIR "return 2";
 
 // Revokes a grant and every token issued from it. KEYS[1] grant, KEYS[2] its token set,
 // KEYS[3] grants index. ARGV[1] grant id, ARGV[2] token prefix, ARGV[3] rotation prefix,
@@ -93,26 +113,18 @@ constexpr char kRevokeScript[] =
     "return #hashes";
 
 // Rotates a refresh token: 2 rotated, 1 already rotated (a replay), 0 unknown (absent, expired,
-// or not a refresh token).
-// KEYS[1] old token, KEYS[2] its rotation, KEYS[3] new access, KEYS[4] new refresh, KEYS[5] the
-// grant's token set, KEYS[6] tokens index. ARGV[1] rotation, ARGV[2] old token's expiry,
-// ARGV[3..5] access hash, value, expiry, ARGV[6..8] refresh hash, value, expiry, ARGV[9] now.
+// or not a refresh token). KEYS[1] old token, KEYS[2] its rotation, KEYS[3] the grant (not read:
+// a revoked grant took the old token with it), then the pair's layout; ARGV[8] the rotation,
+// ARGV[9] the old token's expiry.
 constexpr char kRotateScript[] =
     "local v = redis.call('GET', KEYS[1]) "
     "if not v then return 0 end "
     "local old = cjson.decode(v) "
-    "if old.kind ~= 'refresh' or old.expires_at / 1000 <= tonumber(ARGV[9]) then return 0 end "
-    "if not redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PXAT', ARGV[2]) then return 1 end "
-    "redis.call('SET', KEYS[3], ARGV[4], 'PXAT', ARGV[5]) "
-    "redis.call('ZADD', KEYS[6], ARGV[5], ARGV[3]) "
-    "redis.call('SET', KEYS[4], ARGV[7], 'PXAT', ARGV[8]) "
-    "redis.call('ZADD', KEYS[6], ARGV[8], ARGV[6]) "
-    "redis.call('SADD', KEYS[5], ARGV[3], ARGV[6]) "
-    "local longest = math.max(tonumber(ARGV[5]), tonumber(ARGV[8])) "
-    "local left = redis.call('PTTL', KEYS[5]) "
-    "if left < 0 or left < longest - tonumber(ARGV[9]) then "
-    "  redis.call('PEXPIREAT', KEYS[5], longest) end "
-    "return 2";
+    "if old.kind ~= 'refresh' or old.expires_at / 1000 <= tonumber(ARGV[7]) then return 0 end "
+    "if not redis.call('SET', KEYS[2], ARGV[8], 'NX', 'PXAT', ARGV[9]) then return 1 "
+    "end " GATEWAY_STORE_PAIR "return 2";
+
+#undef GATEWAY_STORE_PAIR
 
 // Counts an attempt in a fixed window starting at the first one.
 constexpr char kCountScript[] =
@@ -287,25 +299,24 @@ class RedisStore : public Store {
                code.expires_at, shared_.limits.max_codes, "authorization codes", std::move(done));
   }
 
-  void TakeCode(const std::string& code_hash, Callback<CodeTake> done) override {
-    redis_.Command({"EVAL", kTakeCodeScript, "2", shared_.Key("code", code_hash),
-                    shared_.Key("code-taken", code_hash)},
+  void GetCode(const std::string& code_hash, Callback<CodeTake> done) override {
+    redis_.Command({"MGET", shared_.Key("code", code_hash), shared_.Key("code-used", code_hash)},
                    [this, done = std::move(done)](absl::StatusOr<RedisValue> reply) {
                      if (!reply.ok()) {
                        done(reply.status());
-                       return;
-                     }
-                     CodeTake take;
-                     if (reply->is_nil()) {
-                       done(take);
                        return;
                      }
                      if (reply->elements.size() != 2) {
                        done(Unexpected());
                        return;
                      }
+                     CodeTake take;
+                     if (reply->elements[0].is_nil()) {
+                       done(take);
+                       return;
+                     }
                      absl::StatusOr<std::pair<Code, bool>> code =
-                         shared_.codec.DecodeCode(reply->elements[1].string);
+                         shared_.codec.DecodeCode(reply->elements[0].string);
                      if (!code.ok()) {
                        done(code.status());
                        return;
@@ -314,7 +325,7 @@ class RedisStore : public Store {
                        done(take);  // as if gone: expiry is the gateway's clock, not only Redis's
                        return;
                      }
-                     if (reply->elements[0].integer == 1) {
+                     if (reply->elements[1].is_nil()) {
                        take.code = std::move(code->first);
                      } else {
                        take.reused = true;
@@ -322,6 +333,31 @@ class RedisStore : public Store {
                      }
                      done(std::move(take));
                    });
+  }
+
+  void RedeemCode(const std::string& code_hash, TokenRecord access, TokenRecord refresh,
+                  Callback<RedeemOutcome> done) override {
+    std::vector<std::string> args = {"EVAL",
+                                     kRedeemScript,
+                                     "7",
+                                     shared_.Key("code", code_hash),
+                                     shared_.Key("code-used", code_hash),
+                                     shared_.Key("grant", access.grant_id)};
+    AppendPair(args, access, refresh);
+    args.push_back(absl::StrCat(shared_.limits.max_tokens));
+    redis_.Command(args, [done = std::move(done)](absl::StatusOr<RedisValue> reply) {
+      if (!reply.ok()) {
+        done(reply.status());
+      } else if (reply->integer == 2) {
+        done(RedeemOutcome::kRedeemed);
+      } else if (reply->integer == 1) {
+        done(RedeemOutcome::kReplayed);
+      } else if (reply->integer == -1) {
+        done(Full("tokens"));
+      } else {
+        done(RedeemOutcome::kUnknown);
+      }
+    });
   }
 
   void PutGrant(Grant grant, DoneCallback done) override {
@@ -427,26 +463,26 @@ class RedisStore : public Store {
     rotation.successor_response = std::move(sealed_response);
     // The rotation lives as long as the old refresh token could: new_refresh's lifetime is the
     // same grant's, so it is at least as long.
-    redis_.Command({"EVAL", kRotateScript, "6", shared_.Key("token", old_hash),
-                    shared_.Key("rotation", old_hash), shared_.Key("token", new_access.token_hash),
-                    shared_.Key("token", new_refresh.token_hash),
-                    shared_.Key("grant-tokens", new_refresh.grant_id),
-                    shared_.Index(Table::kTokens), shared_.codec.EncodeRotation(rotation),
-                    Millis(new_refresh.expires_at), new_access.token_hash,
-                    shared_.codec.EncodeToken(new_access), Millis(new_access.expires_at),
-                    new_refresh.token_hash, shared_.codec.EncodeToken(new_refresh),
-                    Millis(new_refresh.expires_at), Millis(shared_.clock.Now())},
-                   [done = std::move(done)](absl::StatusOr<RedisValue> reply) {
-                     if (!reply.ok()) {
-                       done(reply.status());
-                     } else if (reply->integer == 2) {
-                       done(RotateOutcome::kRotated);
-                     } else if (reply->integer == 1) {
-                       done(RotateOutcome::kReplayed);
-                     } else {
-                       done(RotateOutcome::kUnknown);
-                     }
-                   });
+    std::vector<std::string> args = {"EVAL",
+                                     kRotateScript,
+                                     "7",
+                                     shared_.Key("token", old_hash),
+                                     shared_.Key("rotation", old_hash),
+                                     shared_.Key("grant", new_refresh.grant_id)};
+    AppendPair(args, new_access, new_refresh);
+    args.push_back(shared_.codec.EncodeRotation(rotation));
+    args.push_back(Millis(new_refresh.expires_at));
+    redis_.Command(args, [done = std::move(done)](absl::StatusOr<RedisValue> reply) {
+      if (!reply.ok()) {
+        done(reply.status());
+      } else if (reply->integer == 2) {
+        done(RotateOutcome::kRotated);
+      } else if (reply->integer == 1) {
+        done(RotateOutcome::kReplayed);
+      } else {
+        done(RotateOutcome::kUnknown);
+      }
+    });
   }
 
   void AcquireLease(const std::string& key, absl::Duration ttl,
@@ -534,6 +570,22 @@ class RedisStore : public Store {
     args.push_back(Millis(expires_at));
     args.push_back(Millis(shared_.clock.Now()));
     args.push_back(absl::StrCat(limit));
+  }
+
+  // KEYS[4..7] and ARGV[1..7] of a script that stores a token pair (GATEWAY_STORE_PAIR), after
+  // the script's own first three keys.
+  void AppendPair(std::vector<std::string>& args, const TokenRecord& access,
+                  const TokenRecord& refresh) const {
+    args.push_back(shared_.Key("token", access.token_hash));
+    args.push_back(shared_.Key("token", refresh.token_hash));
+    args.push_back(shared_.Key("grant-tokens", access.grant_id));
+    args.push_back(shared_.Index(Table::kTokens));
+    for (const TokenRecord* token : {&access, &refresh}) {
+      args.push_back(token->token_hash);
+      args.push_back(shared_.codec.EncodeToken(*token));
+      args.push_back(Millis(token->expires_at));
+    }
+    args.push_back(Millis(shared_.clock.Now()));
   }
 
   void PutIndexed(Table table, const std::string& id, std::string value, absl::Time expires_at,

@@ -45,11 +45,18 @@ struct StoreLimits {
   absl::Duration client_idle_ttl = absl::Hours(24 * 30);
 };
 
-// What TakeCode found.
+// What GetCode found.
 struct CodeTake {
-  std::optional<Code> code;  // the code, the first time it is taken
-  bool reused = false;       // it existed and was taken before: a replay
+  std::optional<Code> code;  // the code, while it is unused
+  bool reused = false;       // it exists and was redeemed: a replay
   std::string grant_id;      // with `reused`: the grant the code had led to
+};
+
+// What RedeemCode did.
+enum class RedeemOutcome {
+  kRedeemed,  // the code was unused and its grant stands: it is used now, the tokens are stored
+  kReplayed,  // the code was redeemed before: nothing stored
+  kUnknown,   // no such (unexpired) code, or its grant was revoked: nothing stored
 };
 
 // What RotateRefresh did.
@@ -77,10 +84,16 @@ class Store {
   virtual void TakeFlowByUpstreamState(const std::string& state,
                                        Callback<std::optional<Flow>> done) = 0;
 
-  // Authorization codes: single use (RFC 6749 section 4.1.2). A taken code is remembered until
-  // it expires so that a replay can be told from a forgery.
+  // Authorization codes: single use (RFC 6749 section 4.1.2). A redeemed code is remembered
+  // until it expires so that a replay can be told from a forgery.
   virtual void PutCode(Code code, DoneCallback done) = 0;
-  virtual void TakeCode(const std::string& code_hash, Callback<CodeTake> done) = 0;
+  // The code, without using it (for checking the request against it first).
+  virtual void GetCode(const std::string& code_hash, Callback<CodeTake> done) = 0;
+  // Redemption, atomically: the code is marked used and the tokens minted for it are stored in
+  // one step, so exactly one of any number of concurrent redemptions succeeds, and no token is
+  // stored for a grant revoked in the meantime.
+  virtual void RedeemCode(const std::string& code_hash, TokenRecord access, TokenRecord refresh,
+                          Callback<RedeemOutcome> done) = 0;
 
   // Grants and their tokens.
   virtual void PutGrant(Grant grant, DoneCallback done) = 0;
