@@ -15,13 +15,12 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 import process from 'node:process';
 import { after, before, describe, it } from 'node:test';
 
 import { walkAuthorization } from './lib/browser.mjs';
-import { GATEWAY_USER, UPSTREAM_USER, sleep, startPeers, upstreamState } from './lib/peers.mjs';
+import { freePort, GATEWAY_USER, UPSTREAM_USER, sleep, startPeers, upstreamState } from './lib/peers.mjs';
 
 const UPSTREAM_TOKEN_TTL = 5; // seconds
 const require = createRequire(import.meta.url);
@@ -51,17 +50,6 @@ function step(name, fn) {
       failed = true;
       throw err;
     }
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
   });
 }
 

@@ -11,7 +11,11 @@
 //   node tools/demo-upstream/server.mjs [--host 127.0.0.1] [--port 3001] [--token-ttl SECONDS]
 //        [--client-id ID --client-secret SECRET --redirect-uri URI [--redirect-uri URI]...]...
 //        [--test-endpoints] [--json-response] [--strict-resource] [--required-scope SCOPE]...
-//        [--allowed-host HOST:PORT]...
+//        [--allowed-host HOST:PORT]... [--conformance] [--registration-delay MS]
+//
+// --conformance adds what @modelcontextprotocol/conformance's server scenarios call
+// (conformance_features.mjs) to the demo's own tools. --registration-delay holds each dynamic
+// registration that long (tests of gateways registering at once).
 //
 // Prints exactly one line first: "demo-upstream listening on http://HOST:PORT".
 // Login: demo / demo-pass. Never meant for production; binds only the given host.
@@ -34,7 +38,8 @@ function usage(message) {
     'usage: server.mjs [--host 127.0.0.1] [--port 3001] [--token-ttl SECONDS]\n' +
       '       [--client-id ID --client-secret SECRET --redirect-uri URI [--redirect-uri URI]...]...\n' +
       '       [--test-endpoints] [--json-response] [--strict-resource]\n' +
-      '       [--required-scope SCOPE]... [--allowed-host HOST:PORT]...\n'
+      '       [--required-scope SCOPE]... [--allowed-host HOST:PORT]... [--conformance]\n' +
+      '       [--registration-delay MS]\n'
   );
   process.exit(2);
 }
@@ -49,7 +54,9 @@ function parseArgs(argv) {
     jsonResponse: false,
     strictResource: false,
     requiredScopes: [],
-    allowedHosts: []
+    allowedHosts: [],
+    conformance: false,
+    registrationDelayMs: 0
   };
   const lastClient = flag => {
     const c = opts.clients[opts.clients.length - 1];
@@ -113,6 +120,15 @@ function parseArgs(argv) {
       case '--allowed-host':
         opts.allowedHosts.push(take());
         break;
+      case '--conformance':
+        opts.conformance = true;
+        break;
+      case '--registration-delay':
+        opts.registrationDelayMs = Number(take());
+        if (!Number.isInteger(opts.registrationDelayMs) || opts.registrationDelayMs < 0) {
+          usage('--registration-delay needs a whole number of milliseconds');
+        }
+        break;
       case '-h':
       case '--help':
         usage();
@@ -151,6 +167,7 @@ const { InvalidGrantError, InvalidTokenError, InvalidScopeError, InvalidTargetEr
   await import('@modelcontextprotocol/sdk/server/auth/errors.js');
 const { checkResourceAllowed } = await import('@modelcontextprotocol/sdk/shared/auth-utils.js');
 const { isInitializeRequest } = await import('@modelcontextprotocol/sdk/types.js');
+const conformance = opts.conformance ? await import('./conformance_features.mjs') : undefined;
 
 // ---------------------------------------------------------------- small helpers
 
@@ -432,8 +449,9 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>\n` : ''}<form 
 function buildMcpServer() {
   const server = new McpServer(
     { name: 'demo-upstream', version: '1.0.0' },
-    { capabilities: { logging: {} } }
+    { capabilities: conformance?.CONFORMANCE_CAPABILITIES ?? { logging: {} } }
   );
+  conformance?.registerConformanceFeatures(server, z);
   server.registerTool(
     'echo',
     { description: 'Returns its message argument.', inputSchema: { message: z.string() } },
@@ -513,7 +531,11 @@ class EventStore {
     const entry = this.byId.get(lastEventId);
     if (!entry) return '';
     const list = this.byStream.get(entry.streamId) ?? [];
-    for (const id of list.slice(list.indexOf(lastEventId) + 1)) await send(id, this.byId.get(id).message);
+    for (const id of list.slice(list.indexOf(lastEventId) + 1)) {
+      const { message } = this.byId.get(id);
+      // Priming events (SEP-1699) are stored as {}: they carry an id, no message to replay.
+      if (Object.keys(message).length > 0) await send(id, message);
+    }
     return entry.streamId;
   }
 }
@@ -562,6 +584,9 @@ app.use('/.well-known/oauth-authorization-server', metadataHandler(oauthMetadata
 app.use('/.well-known/oauth-protected-resource/mcp', metadataHandler(protectedResourceMetadata));
 app.use('/.well-known/oauth-protected-resource', metadataHandler(protectedResourceMetadata));
 
+if (opts.registrationDelayMs > 0) {
+  app.post('/register', (_req, _res, next) => setTimeout(next, opts.registrationDelayMs));
+}
 app.use(
   mcpAuthRouter({
     provider,
@@ -638,6 +663,7 @@ async function mcpPost(req, res) {
     sessionIdGenerator: () => randomUUID(),
     enableJsonResponse: opts.jsonResponse,
     eventStore: new EventStore(),
+    retryInterval: conformance?.CONFORMANCE_RETRY_MS,
     onsessioninitialized: id => sessions.set(id, transport)
   });
   transport.onclose = () => {

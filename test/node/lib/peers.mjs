@@ -5,6 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
@@ -116,12 +117,14 @@ class Child {
 // Starts the demo upstream, then the gateway in front of it. Returns the URLs and a stop().
 // With `upstreamRs` no demo upstream is started: the gateway fronts that MCP server instead, and
 // `upstreamConfig` adds keys to the gateway's `upstream:` map (e.g. {client_id, client_secret}).
+// `upstreamArgs`: more command-line options of the demo upstream (e.g. ['--conformance']).
 export async function startPeers({
   gatewayPath = gatewayPathFromArgs(),
   tokenTtl = 5,
   logLevel = 'info',
   upstreamRs,
   upstreamConfig = {},
+  upstreamArgs = [],
   extraConfig = ''
 } = {}) {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gw-node-test-'));
@@ -148,7 +151,7 @@ export async function startPeers({
       peers.upstream = new Child(
         'demo-upstream',
         process.execPath,
-        [DEMO_UPSTREAM, '--port', '0', '--token-ttl', String(tokenTtl), '--test-endpoints'],
+        [DEMO_UPSTREAM, '--port', '0', '--token-ttl', String(tokenTtl), '--test-endpoints', ...upstreamArgs],
         { cwd: dir }
       );
       const [, upstreamUrl] = await peers.upstream.waitFor(/demo-upstream listening on (http:\/\/\S+)/);
@@ -194,3 +197,15 @@ export async function expireUpstreamAccessTokens(peers) {
 }
 
 export const sleep = ms => new Promise(resolve => setTimeout(resolve, ms));
+
+// A loopback port nobody listens on now (for a callback server someone else binds).
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
