@@ -4,6 +4,7 @@
 // SDK-built demo, or the GitHub-like fake), the gateway binary configured in front of it, and a
 // headless browser and OAuth client to walk the flow and call the MCP endpoint.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -75,13 +76,14 @@ class GatewayFixture : public ::testing::Test {
   }
 
   // The upstream: the SDK-built demo, or the GitHub-like fake.
-  void StartDemoUpstream(int token_ttl_seconds = 3600) {
-    upstream_ = std::make_unique<ChildProcess>(
-        "node",
-        std::vector<std::string>{Source("tools/demo-upstream/server.mjs"), "--port", "0",
-                                 "--token-ttl", absl::StrCat(token_ttl_seconds),
-                                 "--test-endpoints"},
-        dir_.path());
+  // `options`: more of the demo's command-line options.
+  void StartDemoUpstream(int token_ttl_seconds = 3600,
+                         const std::vector<std::string>& options = {}) {
+    std::vector<std::string> args = {
+        Source("tools/demo-upstream/server.mjs"), "--port",          "0", "--token-ttl",
+        absl::StrCat(token_ttl_seconds),          "--test-endpoints"};
+    args.insert(args.end(), options.begin(), options.end());
+    upstream_ = std::make_unique<ChildProcess>("node", std::move(args), dir_.path());
     upstream_port_ = upstream_->WaitForPort();
     upstream_section_ = absl::StrCat("  rs: http://127.0.0.1:", upstream_port_, "/mcp\n");
   }
@@ -114,7 +116,7 @@ class GatewayFixture : public ::testing::Test {
     const std::string yaml = absl::StrCat(
         "listener: {port: ", port_, ", workers: 2}\nupstream:\n", upstream_section_,
         "users: [{name: alice, password: wonderland}, {name: bob, password: builder}]\n",
-        "login: {max_failures: 3, failure_window: 1m}\n", extra_yaml);
+        login_yaml_, extra_yaml);
     gateway_ = std::make_unique<ChildProcess>(
         GATEWAY_BINARY,
         std::vector<std::string>{absl::StrCat("--config=", dir_.Write("gateway.yaml", yaml))},
@@ -133,10 +135,13 @@ class GatewayFixture : public ::testing::Test {
     StartGateway(extra_yaml);
   }
 
+  // The gateway the helpers below talk to.
+  uint16_t Port() const { return port_override_ != 0 ? port_override_ : port_; }
+
   RawResponse Get(const std::string& target,
                   std::vector<std::pair<std::string, std::string>> headers = {}) {
     absl::StatusOr<RawResponse> response =
-        testing::Send(port_, HttpRequest{"GET", target, std::move(headers), ""});
+        testing::Send(Port(), HttpRequest{"GET", target, std::move(headers), ""});
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : RawResponse();
   }
@@ -144,7 +149,7 @@ class GatewayFixture : public ::testing::Test {
   RawResponse PostForm(const std::string& target,
                        const std::vector<std::pair<std::string, std::string>>& form,
                        std::vector<std::pair<std::string, std::string>> headers = {}) {
-    absl::StatusOr<RawResponse> response = testing::PostForm(port_, target, form, headers);
+    absl::StatusOr<RawResponse> response = testing::PostForm(Port(), target, form, headers);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : RawResponse();
   }
@@ -155,7 +160,7 @@ class GatewayFixture : public ::testing::Test {
                      auth_method, R"(","grant_types":["authorization_code","refresh_token"],)",
                      R"("response_types":["code"],"client_name":")", name, R"("})");
     absl::StatusOr<RawResponse> response = testing::Send(
-        port_, HttpRequest{"POST", "/register", {{"Content-Type", "application/json"}}, body});
+        Port(), HttpRequest{"POST", "/register", {{"Content-Type", "application/json"}}, body});
     EXPECT_TRUE(response.ok());
     EXPECT_EQ(response->status, 201) << response->body;
     absl::StatusOr<rapidjson::Document> json = json::Parse(response->body);
@@ -184,7 +189,9 @@ class GatewayFixture : public ::testing::Test {
 
   // Screen 1 (login, and consent when asked): returns where the gateway sends the browser next,
   // the upstream's authorization page or, when it cannot go there, the client's redirect URI.
-  std::string SignIn(const Client& client, const Pkce& pkce, const std::string& state) {
+  // `before_consent` runs when the consent screen is up (to line several flows up there).
+  std::string SignIn(const Client& client, const Pkce& pkce, const std::string& state,
+                     const std::function<void()>& before_consent = nullptr) {
     RawResponse login = OpenLogin(client, pkce, state);
     absl::StatusOr<testing::HtmlForm> form = testing::FirstForm(login.body);
     EXPECT_TRUE(form.ok()) << login.body;
@@ -197,6 +204,9 @@ class GatewayFixture : public ::testing::Test {
       EXPECT_THAT(signed_in.body, HasSubstr("Allow"));
       absl::StatusOr<testing::HtmlForm> consent = testing::FirstForm(signed_in.body);
       EXPECT_TRUE(consent.ok());
+      if (before_consent) {
+        before_consent();
+      }
       RawResponse approved = PostForm(consent->action, {{"flow", consent->inputs["flow"]},
                                                         {"csrf", consent->inputs["csrf"]},
                                                         {"decision", "approve"},
@@ -287,7 +297,7 @@ class GatewayFixture : public ::testing::Test {
       headers.emplace_back("Mcp-Session-Id", session);
     }
     absl::StatusOr<RawResponse> response =
-        testing::Send(port_, HttpRequest{"POST", "/mcp", std::move(headers), json});
+        testing::Send(Port(), HttpRequest{"POST", "/mcp", std::move(headers), json});
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : RawResponse();
   }
@@ -326,6 +336,9 @@ class GatewayFixture : public ::testing::Test {
   std::string upstream_section_;
   std::unique_ptr<ChildProcess> gateway_;
   uint16_t port_ = 0;
+  std::string login_yaml_ = "login: {max_failures: 3, failure_window: 1m}\n";
+  // Where this thread's requests go instead of port_, when set (several replicas at once).
+  static inline thread_local uint16_t port_override_ = 0;
 };
 
 }  // namespace gateway::e2e

@@ -11,6 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -57,7 +58,7 @@ class ReplicasE2eTest : public GatewayFixture {
     const std::string yaml =
         absl::StrCat("listener: {port: 0, workers: 2, public_url: 'http://localhost:", port_a_,
                      "'}\n", "upstream:\n", upstream_section_,
-                     "users: [{name: alice, password: wonderland}]\n", StoreYaml());
+                     "users: [{name: alice, password: wonderland}]\n", login_yaml_, StoreYaml());
     replica_b_ = std::make_unique<ChildProcess>(
         GATEWAY_BINARY,
         std::vector<std::string>{absl::StrCat("--config=", dir_.Write("replica-b.yaml", yaml))},
@@ -65,12 +66,13 @@ class ReplicasE2eTest : public GatewayFixture {
     port_b_ = replica_b_->WaitForPort();
   }
 
-  // Runs `requests` against replica B (the fixture's helpers talk to port_).
-  void AtB(const std::function<void()>& requests) {
-    port_ = port_b_;
+  // Runs `requests` against the replica on `port` (on this thread; others keep theirs).
+  void At(uint16_t port, const std::function<void()>& requests) {
+    port_override_ = port;
     requests();
-    port_ = port_a_;
+    port_override_ = 0;
   }
+  void AtB(const std::function<void()>& requests) { At(port_b_, requests); }
 
   RawResponse Send(uint16_t port, const std::string& target, const std::string& body,
                    const std::string& content_type = "application/x-www-form-urlencoded") {
@@ -192,6 +194,45 @@ TEST_F(ReplicasE2eTest, RacesAcrossReplicasHaveOneWinner) {
   Tokens second = ParseTokens(refreshes[0]);
   Initialize(second.access);
   AtB([&] { Initialize(second.access); });
+}
+
+// The demo upstream takes dynamic registrations, slowly here: replicas and workers sending users
+// upstream at once (the consent forms are posted together) register the gateway there once
+// between them, and every flow uses that one client.
+TEST_F(ReplicasE2eTest, ReplicasRegisterAtTheUpstreamOnceBetweenThem) {
+  StartDemoUpstream(3600, {"--registration-delay", "300"});
+  login_yaml_ = "login: {max_failures: 20}\n";  // alice signs in six times at once
+  StartReplicas();
+  constexpr int kUsers = 6;
+  // Every flow waits at its consent screen for the others (for a while: one failing early
+  // must not hang the rest).
+  absl::Mutex mutex;
+  int at_consent = 0;
+  auto line_up = [&] {
+    absl::MutexLock lock(&mutex);
+    ++at_consent;
+    mutex.AwaitWithTimeout(absl::Condition(
+                               +[](int* count) { return *count >= kUsers; }, &at_consent),
+                           absl::Seconds(20));
+  };
+  std::vector<std::string> upstream_locations(kUsers);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kUsers; ++i) {
+    threads.emplace_back([&, i] {
+      At(i % 2 == 0 ? port_a_ : port_b_,
+         [&] { upstream_locations[i] = SignIn(Register(), testing::MakePkce(), "s", line_up); });
+    });
+  }
+  for (std::thread& thread : threads) {
+    thread.join();
+  }
+  absl::StatusOr<rapidjson::Document> state = json::Parse(UpstreamState());
+  ASSERT_TRUE(state.ok());
+  ASSERT_EQ((*state)["registered_clients"].Size(), 1u) << UpstreamState();
+  const std::string client_id = (*state)["registered_clients"][0].GetString();
+  for (const std::string& location : upstream_locations) {
+    EXPECT_EQ(testing::QueryOf(location)["client_id"], client_id) << location;
+  }
 }
 
 TEST_F(ReplicasE2eTest, RedisDownGives503AndNoCrashAndServiceComesBackWithIt) {

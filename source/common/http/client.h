@@ -110,6 +110,9 @@ class HttpClient : private ClientConnectionOwner {
                                          absl::Duration timeout = absl::Seconds(15),
                                          AddressPolicy policy = AddressPolicy::kAny);
 
+  // The loop this client's connections run on.
+  Dispatcher& dispatcher() { return dispatcher_; }
+
   // Connections open now, busy and idle (for tests and metrics).
   size_t connection_count() const { return connections_.size(); }
   size_t idle_count() const;

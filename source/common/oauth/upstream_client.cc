@@ -13,9 +13,11 @@
 #include "absl/strings/strip.h"
 #include "source/common/crypto.h"
 #include "source/common/json.h"
+#include "source/common/liveness.h"
 #include "source/common/log.h"
 #include "source/common/oauth/challenge.h"
 #include "source/common/oauth/form.h"
+#include "source/dispatcher.h"
 
 namespace gateway::oauth {
 namespace {
@@ -23,6 +25,13 @@ namespace {
 constexpr size_t kMaxDocumentBytes = 256 * 1024;
 constexpr absl::Duration kFetchTimeout = absl::Seconds(15);
 constexpr char kRegistrationKey[] = "upstream_registration";
+// The dynamic registration is made under a lease (one per store, so one for every worker and
+// every replica sharing it); whoever finds it taken looks for the holder's result every
+// kRegistrationRetry, kRegistrationTries times (longer than the holder's request may take).
+constexpr char kRegistrationLease[] = "upstream-registration";
+constexpr absl::Duration kRegistrationLeaseTtl = absl::Seconds(30);
+constexpr absl::Duration kRegistrationRetry = absl::Milliseconds(100);
+constexpr int kRegistrationTries = 200;
 constexpr size_t kMaxChallengeScopes = 256;
 
 http::RequestHead Head(absl::string_view method, const Url& url) {
@@ -302,6 +311,7 @@ class SetupDiscovery : public Operation {
         store_(store),
         remember_(std::move(remember)),
         done_(std::move(done)) {}
+  ~SetupDiscovery() override { ReleaseRegistrationLease(); }
 
   void Start() {
     setup_.authorize_endpoint = config_.upstream.authorize_endpoint;
@@ -570,20 +580,62 @@ class SetupDiscovery : public Operation {
       Finish(absl::OkStatus());
       return;
     }
-    store_.GetMeta(kRegistrationKey, [this](absl::StatusOr<std::optional<std::string>> saved) {
-      if (saved.ok() && saved->has_value()) {
-        absl::StatusOr<rapidjson::Document> document = json::Parse(**saved);
-        if (document.ok() && StringMember(*document, "token_endpoint") == setup_.token_endpoint &&
-            !StringMember(*document, "client_id").empty()) {
-          setup_.client_id = StringMember(*document, "client_id");
-          setup_.client_secret = StringMember(*document, "client_secret");
-          setup_.auth_method = StringMember(*document, "auth_method");
-          Finish(absl::OkStatus());
-          return;
-        }
-      }
-      Register();
-    });
+    UseSavedRegistration([this] { TakeRegistrationLease(); });
+  }
+
+  // The registration this store remembers for the upstream's token endpoint, or `otherwise`.
+  void UseSavedRegistration(std::function<void()> otherwise) {
+    store_.GetMeta(
+        kRegistrationKey, liveness_.Guard([this, otherwise = std::move(otherwise)](
+                                              absl::StatusOr<std::optional<std::string>> saved) {
+          if (!saved.ok()) {
+            Finish(absl::UnavailableError(
+                absl::StrCat("cannot read the upstream registration: ", saved.status().message())));
+            return;
+          }
+          if (saved->has_value()) {
+            absl::StatusOr<rapidjson::Document> document = json::Parse(**saved);
+            if (document.ok() &&
+                StringMember(*document, "token_endpoint") == setup_.token_endpoint &&
+                !StringMember(*document, "client_id").empty()) {
+              setup_.client_id = StringMember(*document, "client_id");
+              setup_.client_secret = StringMember(*document, "client_secret");
+              setup_.auth_method = StringMember(*document, "auth_method");
+              Finish(absl::OkStatus());
+              return;
+            }
+          }
+          otherwise();
+        }));
+  }
+
+  // One registration for all who share the store: without the lease, workers and replicas
+  // starting at once would each register a client, and a flow begun under one client_id would
+  // end where another is in use.
+  void TakeRegistrationLease() {
+    store_.AcquireLease(
+        kRegistrationLease, kRegistrationLeaseTtl,
+        liveness_.Guard([this](absl::StatusOr<std::string> holder) {
+          if (!holder.ok()) {
+            Finish(absl::UnavailableError(
+                absl::StrCat("cannot register at the upstream: ", holder.status().message())));
+            return;
+          }
+          if (holder->empty()) {
+            if (++registration_waits_ > kRegistrationTries) {
+              Finish(absl::UnavailableError(
+                  "another gateway worker or replica is still registering at the upstream"));
+              return;
+            }
+            retry_timer_ = client_.dispatcher().CreateTimer(liveness_.Guard(
+                [this] { UseSavedRegistration([this] { TakeRegistrationLease(); }); }));
+            retry_timer_->Enable(kRegistrationRetry);
+            return;
+          }
+          lease_holder_ = *holder;
+          // The previous holder may have finished between the look and the lease.
+          UseSavedRegistration([this] { Register(); });
+        }));
   }
 
   void Register() {
@@ -659,13 +711,14 @@ class SetupDiscovery : public Operation {
             saved->EndObject();
             log::Info(absl::StrCat("registered the gateway at the upstream as client ",
                                    setup_.client_id));
-            store_.PutMeta(kRegistrationKey, saved.Finish(), [this](absl::Status status) {
-              if (!status.ok()) {
-                log::Warning(absl::StrCat("could not remember the upstream registration: ",
-                                          status.message()));
-              }
-              Finish(absl::OkStatus());
-            });
+            store_.PutMeta(
+                kRegistrationKey, saved.Finish(), liveness_.Guard([this](absl::Status status) {
+                  if (!status.ok()) {
+                    log::Warning(absl::StrCat("could not remember the upstream registration: ",
+                                              status.message()));
+                  }
+                  Finish(absl::OkStatus());
+                }));
           });
   }
 
@@ -713,7 +766,15 @@ class SetupDiscovery : public Operation {
     return document;
   }
 
+  void ReleaseRegistrationLease() {
+    if (!lease_holder_.empty()) {
+      store_.ReleaseLease(kRegistrationLease, lease_holder_);
+      lease_holder_.clear();
+    }
+  }
+
   void Finish(absl::Status status) {
+    ReleaseRegistrationLease();
     UpstreamCallback<std::shared_ptr<const UpstreamSetup>> done = std::move(done_);
     done_ = nullptr;
     if (!done) {
@@ -749,6 +810,10 @@ class SetupDiscovery : public Operation {
   std::string registration_endpoint_;
   std::vector<std::string> auth_methods_;  // token_endpoint_auth_methods_supported
   std::unique_ptr<http::UpstreamRequest> pending_;
+  std::string lease_holder_;  // while this discovery holds the registration lease
+  int registration_waits_ = 0;
+  std::unique_ptr<Timer> retry_timer_;
+  Liveness liveness_;
 };
 
 }  // namespace
