@@ -2,6 +2,7 @@
 
 #include <memory>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "source/common/crypto.h"
 #include "source/common/liveness.h"
@@ -79,15 +80,6 @@ class UpstreamCallbackFilter : public Filter {
   }
 
   void Continue() {
-    if (!query_.Get("error").empty()) {
-      FailToClient(ClientError(query_.Get("error")),
-                   absl::StrCat("the upstream answered ", query_.Get("error")));
-      return;
-    }
-    if (query_.Get("code").empty()) {
-      FailToClient("server_error", "the upstream sent no authorization code");
-      return;
-    }
     prepare_ = context_.upstream.Prepare(
         callbacks_.http_client(), callbacks_.store(),
         liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const oauth::UpstreamSetup>> setup) {
@@ -98,6 +90,28 @@ class UpstreamCallbackFilter : public Filter {
             return;
           }
           setup_ = *setup;
+          // An answer (error answers too) from another authorization server than the one the
+          // user was sent to is a mix-up attack: its code is never exchanged (RFC 9207).
+          if (!oauth::AuthorizationResponseIssuerAccepted(*setup_, query_.Has("iss"),
+                                                          query_.Get("iss"))) {
+            log::Warning(absl::StrCat(
+                "refused an upstream authorization response for client ", flow_.client_id,
+                query_.Has("iss") ? " from issuer \"" + absl::CHexEscape(query_.Get("iss")) + "\""
+                                  : std::string(" without iss"),
+                "; the upstream is ", setup_->issuer, " (RFC 9207)"));
+            FailToClient("server_error",
+                         "the upstream's answer did not come from its authorization server");
+            return;
+          }
+          if (!query_.Get("error").empty()) {
+            FailToClient(ClientError(query_.Get("error")),
+                         absl::StrCat("the upstream answered ", query_.Get("error")));
+            return;
+          }
+          if (query_.Get("code").empty()) {
+            FailToClient("server_error", "the upstream sent no authorization code");
+            return;
+          }
           exchange_ = context_.upstream.ExchangeCode(
               callbacks_.http_client(), *setup_, query_.Get("code"), flow_.upstream_code_verifier,
               context_.upstream.redirect_uri(),

@@ -218,8 +218,10 @@ class GatewayFixture : public ::testing::Test {
   }
 
   // Screen 1 and screen 2 up to the client's redirect URI: returns that final URL.
+  // `callback_suffix` is added to the upstream's redirect back to the gateway (a forged answer).
   std::string Authorize(const Client& client, const Pkce& pkce, const std::string& state,
-                        const std::string& upstream_decision = "allow") {
+                        const std::string& upstream_decision = "allow",
+                        const std::string& callback_suffix = "") {
     const std::string upstream_location = SignIn(client, pkce, state);
     EXPECT_TRUE(
         absl::StartsWith(upstream_location, absl::StrCat("http://127.0.0.1:", upstream_port_, "/")))
@@ -240,7 +242,8 @@ class GatewayFixture : public ::testing::Test {
     EXPECT_TRUE(upstream_done.ok());
     EXPECT_EQ(upstream_done->status, 302) << upstream_done->body;
     // Back at the gateway's callback, which sends the browser on to the client.
-    absl::StatusOr<RawResponse> callback = testing::GetUrl(upstream_done->Header("location"));
+    absl::StatusOr<RawResponse> callback =
+        testing::GetUrl(upstream_done->Header("location") + callback_suffix);
     EXPECT_TRUE(callback.ok());
     EXPECT_EQ(callback->status, 302) << callback->body;
     return callback->Header("location");
@@ -323,6 +326,16 @@ class GatewayFixture : public ::testing::Test {
         testing::Send(upstream_port_, HttpRequest{"GET", "/_test/state", {}, ""});
     EXPECT_TRUE(state.ok());
     return state.ok() ? state->body : "";
+  }
+  // How many refresh tokens the demo upstream has issued (one per code redemption or refresh).
+  size_t UpstreamRefreshTokensIssued() {
+    const std::string state = UpstreamState();
+    absl::StatusOr<rapidjson::Document> json = json::Parse(state);
+    if (!json.ok() || !json->HasMember("issued_refresh_tokens")) {
+      ADD_FAILURE() << "no upstream state: " << state;
+      return 0;
+    }
+    return (*json)["issued_refresh_tokens"].Size();
   }
 
   // Who signs in at the gateway's login screen.

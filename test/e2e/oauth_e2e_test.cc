@@ -13,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "source/common/json.h"
@@ -115,16 +116,6 @@ TEST_F(OAuthE2eTest, RefreshRotatesAndAReplayRevokesTheGrant) {
   EXPECT_EQ(Mcp(second.access, R"({"jsonrpc":"2.0","id":3,"method":"tools/list"})").status, 401);
 }
 
-// How many refresh tokens the demo upstream has issued (one per code redemption or refresh).
-size_t UpstreamRefreshTokensIssued(const std::string& state) {
-  absl::StatusOr<rapidjson::Document> json = json::Parse(state);
-  if (!json.ok() || !json->HasMember("issued_refresh_tokens")) {
-    ADD_FAILURE() << "no upstream state: " << state;
-    return 0;
-  }
-  return (*json)["issued_refresh_tokens"].Size();
-}
-
 TEST_F(OAuthE2eTest, FiftyParallelRefreshesOfOneTokenRefreshUpstreamOnceAndNeverFork) {
   // The upstream token lives 60 s, inside the gateway's refresh margin: every gateway refresh
   // refreshes upstream too, and the upstream rotates its refresh token each time.
@@ -132,7 +123,7 @@ TEST_F(OAuthE2eTest, FiftyParallelRefreshesOfOneTokenRefreshUpstreamOnceAndNever
   StartGateway();
   Client client;
   Tokens first = Login(&client);
-  const size_t upstream_before = UpstreamRefreshTokensIssued(UpstreamState());
+  const size_t upstream_before = UpstreamRefreshTokensIssued();
   const std::string body = oauth::EncodeForm({{"grant_type", "refresh_token"},
                                               {"refresh_token", first.refresh},
                                               {"client_id", client.id}});
@@ -160,7 +151,7 @@ TEST_F(OAuthE2eTest, FiftyParallelRefreshesOfOneTokenRefreshUpstreamOnceAndNever
     EXPECT_EQ(answer, answers[0]);
   }
   ASSERT_TRUE(absl::StartsWith(answers[0], "200 ")) << answers[0];
-  EXPECT_EQ(UpstreamRefreshTokensIssued(UpstreamState()), upstream_before + 1);
+  EXPECT_EQ(UpstreamRefreshTokensIssued(), upstream_before + 1);
   Tokens second = ParseTokens(one);
   Initialize(second.access);
   // A client whose response was lost repeats the refresh: the same tokens, still one family.
@@ -173,7 +164,7 @@ TEST_F(OAuthE2eTest, FiftyParallelRefreshesOfOneTokenRefreshUpstreamOnceAndNever
                                            {"refresh_token", second.refresh},
                                            {"client_id", client.id}}));
   Initialize(third.access);
-  EXPECT_EQ(UpstreamRefreshTokensIssued(UpstreamState()), upstream_before + 2);
+  EXPECT_EQ(UpstreamRefreshTokensIssued(), upstream_before + 2);
 }
 
 TEST_F(OAuthE2eTest, AnUpstreamThatCannotBeReachedAtRefreshGives503AndKeepsTheGrant) {
@@ -510,6 +501,40 @@ TEST_F(OAuthE2eTest, UpstreamDiscoveryFollowsTheChallengeAndAsksForItsScope) {
 
 // RFC 9728 section 3.3: metadata about another resource is refused, and nothing goes to the
 // authorization server it names.
+// RFC 9207 (mix-up attacks): an answer at the gateway's /upstream/callback whose `iss` is not
+// the upstream's issuer, exactly as its metadata names it, ends the flow without exchanging the
+// code; the right `iss` goes through.
+TEST_F(OAuthE2eTest, AnUpstreamAnswerFromAnotherIssuerIsNeverExchanged) {
+  StartDemoUpstream();
+  StartGateway();
+  absl::StatusOr<RawResponse> metadata = testing::GetUrl(
+      absl::StrCat("http://127.0.0.1:", upstream_port_, "/.well-known/oauth-authorization-server"));
+  ASSERT_TRUE(metadata.ok());
+  absl::StatusOr<rapidjson::Document> json = json::Parse(metadata->body);
+  ASSERT_TRUE(json.ok());
+  const std::string issuer = JsonString(*json, "issuer");
+  ASSERT_FALSE(issuer.empty());
+  Client client = Register();
+  // Another server, and this one but for a trailing "/" (no normalizing, RFC 9207 section 2.4).
+  const std::string almost =
+      absl::EndsWith(issuer, "/") ? std::string(absl::StripSuffix(issuer, "/")) : issuer + "/";
+  for (const std::string& forged : {std::string("https://evil.example/"), almost}) {
+    const std::string next = Authorize(client, testing::MakePkce(), "mixup", "allow",
+                                       "&iss=" + oauth::FormEncode(forged));
+    ASSERT_TRUE(absl::StartsWith(next, kRedirect)) << next;
+    std::map<std::string, std::string> result = testing::QueryOf(next);
+    EXPECT_EQ(result["error"], "server_error") << forged;
+    EXPECT_EQ(result["state"], "mixup");
+    EXPECT_EQ(result.count("code"), 0u);
+  }
+  EXPECT_EQ(UpstreamRefreshTokensIssued(), 0u);  // no forged answer's code was exchanged
+  Pkce pkce = testing::MakePkce();
+  const std::string next =
+      Authorize(client, pkce, "right", "allow", "&iss=" + oauth::FormEncode(issuer));
+  Redeem(client, testing::QueryOf(next)["code"], pkce);
+  EXPECT_EQ(UpstreamRefreshTokensIssued(), 1u);
+}
+
 TEST_F(OAuthE2eTest, MetadataAboutAnotherResourceEndsTheFlowBeforeTheAuthorizationServer) {
   StartDiscoveredGithubLikeUpstream({"--prm-resource", "https://evil.example/mcp"});
   StartGateway();

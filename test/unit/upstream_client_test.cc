@@ -200,6 +200,41 @@ TEST_F(UpstreamOAuthTest, WithoutAChallengeTheWellKnownMetadataAndItsScopesServe
             "files:read files:write offline_access");  // named by the authorization server
 }
 
+// RFC 9207: the issuer exactly as the metadata names it, and its promise of an `iss` in every
+// authorization response, are kept for the check at the gateway's /upstream/callback.
+TEST_F(UpstreamOAuthTest, TheIssuerIsKeptToCheckAuthorizationResponses) {
+  fake_.On("POST /mcp", {401, "", "application/json", "Bearer"});
+  fake_.On("GET /.well-known/oauth-protected-resource/mcp",
+           {200, R"({"resource":"{origin}/mcp","authorization_servers":["{origin}/tenant"]})"});
+  fake_.On("GET /.well-known/oauth-authorization-server/tenant",
+           {200, absl::StrReplaceAll(
+                     kTenantMetadata,
+                     {{R"("issuer")", R"("authorization_response_iss_parameter_supported":true,)"
+                                      R"("issuer")"}})});
+  fake_.On("POST /tenant/register", {201, kRegistered});
+  Configure(fake_.origin() + "/mcp");
+  absl::StatusOr<std::shared_ptr<const UpstreamSetup>> setup = Prepare();
+  ASSERT_TRUE(setup.ok()) << setup.status();
+  const std::string issuer = fake_.origin() + "/tenant";
+  EXPECT_EQ((*setup)->issuer, issuer);
+  EXPECT_TRUE((*setup)->iss_parameter_supported);
+  EXPECT_TRUE(AuthorizationResponseIssuerAccepted(**setup, true, issuer));
+  EXPECT_FALSE(AuthorizationResponseIssuerAccepted(**setup, true, issuer + "/"));  // no normalizing
+  EXPECT_FALSE(AuthorizationResponseIssuerAccepted(**setup, true, "https://evil.example"));
+  EXPECT_FALSE(AuthorizationResponseIssuerAccepted(**setup, false, ""));  // promised, missing
+}
+
+TEST(AuthorizationResponseIssuerTest, AnIssIsComparedWheneverTheIssuerIsKnown) {
+  UpstreamSetup quiet;  // metadata without the promise
+  quiet.issuer = "https://as.example";
+  EXPECT_TRUE(AuthorizationResponseIssuerAccepted(quiet, false, ""));
+  EXPECT_TRUE(AuthorizationResponseIssuerAccepted(quiet, true, "https://as.example"));
+  EXPECT_FALSE(AuthorizationResponseIssuerAccepted(quiet, true, "https://other.example"));
+  UpstreamSetup configured;  // endpoints from the configuration (GitHub): nothing to compare to
+  EXPECT_TRUE(AuthorizationResponseIssuerAccepted(configured, false, ""));
+  EXPECT_TRUE(AuthorizationResponseIssuerAccepted(configured, true, "https://any.example"));
+}
+
 TEST_F(UpstreamOAuthTest, MetadataAboutAnotherResourceStopsDiscoveryBeforeTheAuthorizationServer) {
   fake_.On("POST /mcp", {401, "", "application/json",
                          R"(Bearer resource_metadata="{origin}/.well-known/evil")"});

@@ -69,11 +69,11 @@ bool Split(absl::string_view uri, Parts& out) {
   return true;
 }
 
+}  // namespace
+
 bool IsLoopbackHost(absl::string_view host) {
   return host == "127.0.0.1" || host == "::1" || host == "localhost";
 }
-
-}  // namespace
 
 absl::Status ValidateRedirectUri(absl::string_view uri) {
   Parts parts;

@@ -25,6 +25,9 @@ bool RedirectUriMatches(absl::string_view registered, absl::string_view presente
 const std::string* FindRedirectUri(const std::vector<std::string>& registered,
                                    absl::string_view presented);
 
+// Whether a URL's host (no brackets) is a loopback name of RFC 8252 section 7.3.
+bool IsLoopbackHost(absl::string_view host);
+
 // The host shown to a user deciding on consent ("claude.ai", "127.0.0.1", "cursor://...").
 std::string RedirectUriHost(absl::string_view uri);
 

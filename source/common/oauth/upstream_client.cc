@@ -17,6 +17,7 @@
 #include "source/common/log.h"
 #include "source/common/oauth/challenge.h"
 #include "source/common/oauth/form.h"
+#include "source/common/oauth/redirect_uri.h"
 #include "source/dispatcher.h"
 
 namespace gateway::oauth {
@@ -258,6 +259,14 @@ absl::StatusOr<UpstreamTokens> ParseTokenResponse(const http::FetchResponse& res
 bool IsTransient(const absl::Status& status) {
   return status.code() == absl::StatusCode::kUnavailable ||
          status.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
+bool AuthorizationResponseIssuerAccepted(const UpstreamSetup& setup, bool has_iss,
+                                         const std::string& iss) {
+  if (has_iss) {
+    return setup.issuer.empty() || iss == setup.issuer;
+  }
+  return !setup.iss_parameter_supported;
 }
 
 ClientError PrepareFailureForClient(const absl::Status& status) {
@@ -520,6 +529,11 @@ class SetupDiscovery : public Operation {
             absl::CHexEscape(issuer), "\" (RFC 8414 section 3.3); refusing to use it")));
         return;
       }
+      setup_.issuer = issuer;
+      const rapidjson::Value::ConstMemberIterator iss_supported =
+          document->FindMember("authorization_response_iss_parameter_supported");
+      setup_.iss_parameter_supported =
+          iss_supported != document->MemberEnd() && iss_supported->value.IsTrue();
       setup_.authorize_endpoint = StringMember(*document, "authorization_endpoint");
       setup_.token_endpoint = StringMember(*document, "token_endpoint");
       if (setup_.revocation_endpoint.empty()) {
@@ -674,6 +688,11 @@ class SetupDiscovery : public Operation {
     body->EndArray();
     body.Key("token_endpoint_auth_method");
     body.String(method);
+    // SEP-837 (OpenID Connect Registration's application_type): a gateway reached on a
+    // loopback address is a program on the user's machine, otherwise a web server.
+    absl::StatusOr<Url> callback = ParseUrl(redirect_uri_);
+    body.Key("application_type");
+    body.String(callback.ok() && IsLoopbackHost(callback->host) ? "native" : "web");
     if (!setup_.scopes.empty()) {
       body.Key("scope");
       body.String(setup_.scopes);

@@ -57,7 +57,19 @@ struct UpstreamSetup {
   // Every scope the upstream named in its metadata or challenge: a client may ask for these
   // through the gateway (UpstreamOAuth::ScopeFor).
   std::vector<std::string> known_scopes;
+  // The authorization server's issuer identifier exactly as its RFC 8414 metadata names it
+  // (empty when the endpoints come from the configuration or the 2025-03-26 defaults), and
+  // whether that metadata promises an `iss` in every authorization response (RFC 9207).
+  std::string issuer;
+  bool iss_parameter_supported = false;
 };
+
+// RFC 9207 section 2.4, against mix-up attacks: whether an authorization response whose query
+// has (`has_iss`) or lacks an `iss` of `iss` may come from the server of `setup`. An `iss` is
+// compared by simple string comparison whenever the issuer is known; a response without one is
+// refused when the server promised it.
+bool AuthorizationResponseIssuerAccepted(const UpstreamSetup& setup, bool has_iss,
+                                         const std::string& iss);
 
 // Tokens the upstream issued.
 struct UpstreamTokens {

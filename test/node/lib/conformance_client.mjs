@@ -63,30 +63,14 @@ export const CLIENT_NOT_APPLICABLE = {
     '(it relays what its clients send)'
 };
 
-const SEP_837 =
-  'SEP-837 (2026-07-28 draft): the gateway\'s registration at its upstream sends no application_type ' +
-  '(source/common/oauth/upstream_client.cc; README, Conformance results)';
 const SEP_2352 =
   'SEP-2352 (2026-07-28 draft): the gateway keeps its upstream authorization server and registration ' +
   'when the upstream\'s protected-resource metadata names a new one (README, Conformance results)';
-const RFC_9207 =
-  'RFC 9207 section 2.4: the gateway does not check the iss of the upstream\'s authorization ' +
-  'response (source/filters/upstream_callback.cc; README, Conformance results)';
-
 export const CLIENT_KNOWN_FAILURES = {
-  'auth/offline-access-scope': { 'sep-837-application-type-present': SEP_837 },
-  'auth/offline-access-not-supported': { 'sep-837-application-type-present': SEP_837 },
   'auth/authorization-server-migration': {
-    'sep-837-application-type-present': SEP_837,
     'sep-2352-reregister-on-as-change': SEP_2352,
     [CLIENT_EXIT]: `so the client's calls end with the gateway's 401: ${SEP_2352}`
-  },
-  'auth/iss-supported': { 'sep-837-application-type-present': SEP_837 },
-  'auth/iss-not-advertised': { 'sep-837-application-type-present': SEP_837 },
-  'auth/iss-supported-missing': { 'sep-837-application-type-present': SEP_837, 'sep-2468-client-reject-missing-iss': RFC_9207 },
-  'auth/iss-wrong-issuer': { 'sep-837-application-type-present': SEP_837, 'sep-2468-client-compare-iss-supported': RFC_9207 },
-  'auth/iss-unexpected': { 'sep-837-application-type-present': SEP_837, 'sep-2468-client-compare-iss-unadvertised': RFC_9207 },
-  'auth/iss-normalized': { 'sep-837-application-type-present': SEP_837, 'sep-2468-client-no-normalization': RFC_9207 }
+  }
 };
 
 // ---------------------------------------------------------------- the client under test
