@@ -8,11 +8,13 @@
 #include <event2/thread.h>
 #include <event2/util.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <mutex>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "source/common/log.h"
 
 namespace gateway {
@@ -129,7 +131,12 @@ class ListenerImpl : public Listener {
                                    LEV_OPT_CLOSE_ON_FREE, /*backlog=*/-1, fd);
     evconnlistener_set_error_cb(listener_, &ListenerImpl::OnErrorTrampoline);
   }
-  ~ListenerImpl() override { evconnlistener_free(listener_); }
+  ~ListenerImpl() override {
+    if (resume_ != nullptr) {
+      event_free(resume_);
+    }
+    evconnlistener_free(listener_);
+  }
 
  private:
   static void OnAcceptTrampoline(evconnlistener*, evutil_socket_t fd, sockaddr* address, int length,
@@ -137,13 +144,44 @@ class ListenerImpl : public Listener {
     static_cast<ListenerImpl*>(arg)->callback_(
         fd, Address::FromSockaddr(address, static_cast<socklen_t>(length)));
   }
-  static void OnErrorTrampoline(evconnlistener*, void*) {
-    int error = EVUTIL_SOCKET_ERROR();
-    log::Warning(absl::StrCat("accept failed: ", evutil_socket_error_to_string(error)));
+  // Out of file descriptors (or kernel memory), the listening socket stays readable: accepting
+  // pauses for a moment instead of spinning, and the pending connections wait in the backlog
+  // until connections close.
+  static void OnErrorTrampoline(evconnlistener*, void* arg) {
+    static_cast<ListenerImpl*>(arg)->OnError(EVUTIL_SOCKET_ERROR());
   }
 
+  void OnError(int error) {
+    const absl::Time now = absl::Now();
+    if (now - last_error_log_ >= absl::Seconds(1)) {
+      last_error_log_ = now;
+      log::Warning(absl::StrCat(
+          "accept failed: ", evutil_socket_error_to_string(error),
+          error == EMFILE || error == ENFILE
+              ? "; the process is at its file descriptor limit (ulimit -n; limits.max_connections)"
+              : ""));
+    }
+    if (error != EMFILE && error != ENFILE && error != ENOBUFS && error != ENOMEM) {
+      return;
+    }
+    if (resume_ == nullptr) {
+      resume_ =
+          evtimer_new(evconnlistener_get_base(listener_), &ListenerImpl::OnResumeTrampoline, this);
+    }
+    evconnlistener_disable(listener_);
+    const timeval pause = absl::ToTimeval(kAcceptPause);
+    evtimer_add(resume_, &pause);
+  }
+
+  static void OnResumeTrampoline(evutil_socket_t, short, void* arg) {
+    evconnlistener_enable(static_cast<ListenerImpl*>(arg)->listener_);
+  }
+
+  static constexpr absl::Duration kAcceptPause = absl::Milliseconds(100);
   AcceptCallback callback_;
   evconnlistener* listener_ = nullptr;
+  event* resume_ = nullptr;
+  absl::Time last_error_log_ = absl::InfinitePast();
 };
 
 // State of one lookup, shared between the DnsQuery handle and libevent's callback, so that either

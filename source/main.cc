@@ -5,13 +5,16 @@
 // one line on stderr that says what to fix.
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "source/common/blocking_pool.h"
@@ -34,6 +37,32 @@
 
 namespace gateway {
 namespace {
+
+// Each connection is a file descriptor, and each proxied stream holds two (client and upstream):
+// the soft limit goes up to the hard one, as nginx's worker_rlimit_nofile does, and a limit
+// below what limits.max_connections allows is said at start-up, not found at the first EMFILE.
+void RaiseFileLimit(const Config& config) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    return;
+  }
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  const uint64_t workers = config.listener.workers > 0
+                               ? static_cast<uint64_t>(config.listener.workers)
+                               : std::max(1u, std::thread::hardware_concurrency());
+  const uint64_t wanted = 2 * workers * config.limits.max_connections + 256;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+    log::Warning(absl::StrCat(
+        "the file descriptor limit is ", limit.rlim_cur, "; ", workers,
+        " workers of limits.max_connections ", config.limits.max_connections,
+        " proxying streams may need ", wanted,
+        ": raise the hard limit (LimitNOFILE=, ulimit -Hn) or lower limits.max_connections"));
+  }
+}
 
 constexpr char kVersion[] = "0.1.0";
 constexpr char kDefaultConfigPath[] = "gateway.yaml";
@@ -213,6 +242,8 @@ int Main(int argc, char** argv) {
   if (!store_backend.ok()) {
     return Fail(1, store_backend.status().message());
   }
+
+  RaiseFileLimit(config);
 
   // Signals reach the main thread's dispatcher; a closed client socket must not kill the process.
   ::signal(SIGPIPE, SIG_IGN);

@@ -1,7 +1,9 @@
 #include "source/worker.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -14,6 +16,32 @@ namespace gateway {
 namespace {
 
 constexpr absl::Duration kSweepInterval = absl::Seconds(30);
+
+// What a connection past limits.max_connections gets before it is closed.
+constexpr absl::string_view kOverLimitBody =
+    R"({"error":"temporarily_unavailable","error_description":"the gateway is at its connection )"
+    R"(limit; try again"})";
+
+const std::string& OverLimitReply() {
+  static const std::string* const reply = new std::string(absl::StrCat(
+      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+      "Cache-Control: no-store\r\nConnection: close\r\nContent-Length: ",
+      kOverLimitBody.size(), "\r\n\r\n", kOverLimitBody));
+  return *reply;
+}
+
+// Answers a connection the worker cannot take, without reading its request beyond what has
+// arrived (drained first, so that closing does not reset the connection before the reply).
+void RefuseConnection(int fd) {
+  char discard[16384];
+  while (::recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0) {
+  }
+  const std::string& reply = OverLimitReply();
+  const ssize_t sent = ::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)sent;  // a client that cannot take even this much loses only the explanation
+  ::shutdown(fd, SHUT_WR);
+  ::close(fd);
+}
 
 }  // namespace
 
@@ -82,6 +110,18 @@ void Worker::Run() {
 void Worker::OnAccept(int fd, const Address& peer) {
   if (draining_) {
     ::close(fd);
+    return;
+  }
+  if (static_cast<int64_t>(connections_.size()) >= config_.limits.max_connections) {
+    RefuseConnection(fd);
+    ++refused_;
+    const absl::Time now = absl::Now();
+    if (now - last_refusal_log_ >= absl::Seconds(1)) {  // a flood must not flood the log
+      last_refusal_log_ = now;
+      log::Warning(absl::StrCat("worker ", index_, ": at limits.max_connections (",
+                                config_.limits.max_connections, "); ", refused_,
+                                " connection(s) answered 503 so far"));
+    }
     return;
   }
   SetNoDelay(fd);

@@ -53,6 +53,8 @@ class Worker {
   std::unique_ptr<Timer> sweep_timer_;
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<Timer> drain_timer_;
+  uint64_t refused_ = 0;         // connections answered 503 at limits.max_connections
+  absl::Time last_refusal_log_;  // when that was last logged
   http::ServerConnectionSet connections_;
   bool draining_ = false;
   uint64_t requests_ = 0;

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <iostream>
@@ -559,40 +560,106 @@ class CountingEventStream : public http::ServerStream {
   std::atomic<int>& open_;
 };
 
-TEST_F(ProxyE2eTest, HoldsAThousandEventStreamsOpen) {
-  constexpr int kStreams = 1000;
+// Issue 7's bar is 10,000 idle streams. Each holds two descriptors in the gateway (client and
+// upstream) and two in this test (client and in-process upstream), so a process's hard limit
+// bounds the count: 20,000 on the machine this was written on, without CAP_SYS_RESOURCE to
+// raise it, which allows (20,000 - 400) / 2 = 9,800. The count run is printed.
+TEST_F(ProxyE2eTest, HoldsTenThousandIdleEventStreamsAndKeepsServing) {
+  constexpr int kWanted = 10000;
   rlimit limit;
   getrlimit(RLIMIT_NOFILE, &limit);
   limit.rlim_cur = limit.rlim_max;  // the gateway, a child, inherits this too
   setrlimit(RLIMIT_NOFILE, &limit);
-  if (limit.rlim_cur < 4 * kStreams + 200) {
-    GTEST_SKIP() << "needs " << 4 * kStreams + 200 << " file descriptors, the limit is "
-                 << limit.rlim_cur;
+  const int streams = static_cast<int>(std::min<rlim_t>(
+      kWanted, limit.rlim_cur == RLIM_INFINITY ? kWanted : (limit.rlim_cur - 400) / 2));
+  if (streams < 1000) {
+    GTEST_SKIP() << "needs at least 2,400 file descriptors, the limit is " << limit.rlim_cur;
   }
   std::atomic<int> open{0};
   ResourceServer upstream([&](http::ResponseEncoder& encoder) {
     return std::make_unique<CountingEventStream>(encoder, open);
   });
-  Start(upstream.port());
+  StartGithubLikeUpstream(absl::StrCat("http://127.0.0.1:", upstream.port(), "/mcp"));
+  StartGateway(ChainWith("{}") + "limits: {max_connections: 20000}\n");
+  tokens_ = Login(&client_);
   const int64_t rss_before = ResidentKiB(gateway_->pid());
   std::vector<RawClient> clients;
-  clients.reserve(kStreams);
-  for (int i = 0; i < kStreams; ++i) {
+  clients.reserve(streams);
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < streams; ++i) {
     clients.push_back(OpenStream());
     ASSERT_THAT(clients.back().ReadSome(absl::Seconds(10)), HasSubstr(": open")) << i;
   }
-  EXPECT_EQ(open.load(), kStreams);
+  const absl::Duration opening = absl::Now() - start;
+  EXPECT_EQ(open.load(), streams);
   const int64_t rss_open = ResidentKiB(gateway_->pid());
-  const double per_stream_kib = static_cast<double>(rss_open - rss_before) / kStreams;
+  const double per_stream_kib = static_cast<double>(rss_open - rss_before) / streams;
+  RecordProperty("streams", streams);
   RecordProperty("gateway_rss_kib_per_open_stream", absl::StrCat(per_stream_kib));
   std::cout << "gateway RSS: " << rss_before << " KiB before, " << rss_open << " KiB with "
-            << kStreams << " streams open: " << per_stream_kib << " KiB per stream\n";
+            << streams << " streams open: " << per_stream_kib << " KiB per stream; opened in "
+            << absl::FormatDuration(opening) << " (fd limit " << limit.rlim_cur << ")\n";
   EXPECT_LT(per_stream_kib, 64.0);
+  // Meanwhile, everyone else is served: health, a refresh through the whole OAuth path, and
+  // one stream more.
+  EXPECT_EQ(Get("/healthz").status, 200);
+  tokens_ = ParseTokens(TokenRequest({{"grant_type", "refresh_token"},
+                                      {"refresh_token", tokens_.refresh},
+                                      {"client_id", client_.id}}));
+  clients.push_back(OpenStream());
+  EXPECT_THAT(clients.back().ReadSome(absl::Seconds(10)), HasSubstr(": open"));
   clients.clear();  // every client leaves; every upstream stream must follow
-  for (int i = 0; i < 500 && open.load() > 0; ++i) {
+  for (int i = 0; i < 1000 && open.load() > 0; ++i) {
     absl::SleepFor(absl::Milliseconds(10));  // the upstream counts on its own thread
   }
   EXPECT_EQ(open.load(), 0);
+}
+
+// limits.max_connections: past it, a new connection gets a 503 at once and is closed; the
+// connections already open keep working, and once they close new ones are taken again.
+TEST_F(ProxyE2eTest, PastMaxConnectionsANewConnectionGets503AndTheOthersAreUnaffected) {
+  std::atomic<int> open{0};
+  ResourceServer upstream([&](http::ResponseEncoder& encoder) {
+    return std::make_unique<CountingEventStream>(encoder, open);
+  });
+  StartGithubLikeUpstream(absl::StrCat("http://127.0.0.1:", upstream.port(), "/mcp"));
+  StartGateway(ChainWith("{}") + "limits: {max_connections: 3}\n");  // per worker; 2 workers
+  tokens_ = Login(&client_);
+  absl::SleepFor(absl::Milliseconds(200));  // the login's connections are closed and gone
+  // 20 at once: the kernel spreads them over both workers (fewer than 3 on one: p < 0.1%).
+  std::vector<RawClient> held;
+  int refused = 0;
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<RawClient> client = RawClient::Connect(port_);
+    ASSERT_TRUE(client.ok());
+    ASSERT_TRUE(
+        client->Send(absl::StrCat("GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: "
+                                  "text/event-stream\r\nAuthorization: Bearer ",
+                                  tokens_.access, "\r\n\r\n")));
+    absl::StatusOr<RawResponse> head = client->ReadHead();
+    ASSERT_TRUE(head.ok()) << i << ": " << head.status();
+    if (head->status == 200) {
+      EXPECT_THAT(client->ReadSome(absl::Seconds(5)), HasSubstr(": open"));
+      held.push_back(std::move(*client));
+      continue;
+    }
+    EXPECT_EQ(head->status, 503);
+    EXPECT_EQ(head->Header("retry-after"), "1");
+    EXPECT_THAT(client->ReadSome(absl::Seconds(5)),
+                HasSubstr(R"("error":"temporarily_unavailable")"));
+    EXPECT_TRUE(client->WaitForClose(absl::Seconds(5)));
+    ++refused;
+  }
+  EXPECT_EQ(held.size(), 6u);
+  EXPECT_EQ(refused, 14);
+  EXPECT_EQ(open.load(), 6);
+  EXPECT_TRUE(gateway_->WaitForOutput("at limits.max_connections (3)"));
+  held.clear();
+  for (int i = 0; i < 200 && open.load() > 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(open.load(), 0);
+  EXPECT_EQ(Get("/healthz").status, 200);
 }
 
 }  // namespace

@@ -195,6 +195,7 @@ void ParseLimits(MapReader& root, LimitsConfig& out) {
   out.connect_timeout = reader.Duration("connect_timeout", out.connect_timeout);
   out.upstream_idle_timeout = reader.Duration("upstream_idle_timeout", out.upstream_idle_timeout);
   out.drain_timeout = reader.Duration("drain_timeout", out.drain_timeout);
+  out.max_connections = reader.Int("max_connections", out.max_connections, 1, 1000000);
   if (connection.buffer_bytes < 1024) {
     reader.AddError(reader.Child("buffer_bytes").Error("must be at least 1KiB"));
   }

@@ -101,6 +101,9 @@ struct LoginConfig {
 
 struct LimitsConfig {
   http::ConnectionLimits connection;
+  // Open client connections per worker; one more is answered 503 and closed at once (SSE
+  // streams hold theirs: each also holds an upstream connection, two file descriptors).
+  int64_t max_connections = 4096;
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration upstream_idle_timeout = absl::Seconds(4);
   absl::Duration drain_timeout = absl::Seconds(10);
