@@ -259,15 +259,23 @@ class ProxyE2eTest : public GatewayFixture {
     return {{"Authorization", "Bearer " + tokens_.access}};
   }
 
-  // Opens a GET event stream through the gateway and reads its head.
-  RawClient OpenStream() {
-    absl::StatusOr<RawClient> client = RawClient::Connect(port_);
-    EXPECT_TRUE(client.ok());
+  // Connects and asks for a GET event stream through the gateway, and reads the answer's head.
+  absl::StatusOr<RawResponse> RequestStream(absl::StatusOr<RawClient>& client) {
+    client = RawClient::Connect(port_);
+    if (!client.ok()) {
+      return client.status();
+    }
     EXPECT_TRUE(
         client->Send(absl::StrCat("GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: "
                                   "text/event-stream\r\nAuthorization: Bearer ",
                                   tokens_.access, "\r\n\r\n")));
-    absl::StatusOr<RawResponse> head = client->ReadHead();
+    return client->ReadHead();
+  }
+
+  // Opens a GET event stream through the gateway and reads its head.
+  RawClient OpenStream() {
+    absl::StatusOr<RawClient> client = absl::UnknownError("not connected");
+    absl::StatusOr<RawResponse> head = RequestStream(client);
     EXPECT_TRUE(head.ok()) << head.status();
     EXPECT_EQ(head->status, 200);
     EXPECT_EQ(head->Header("content-type"), "text/event-stream");
@@ -630,13 +638,8 @@ TEST_F(ProxyE2eTest, PastMaxConnectionsANewConnectionGets503AndTheOthersAreUnaff
   std::vector<RawClient> held;
   int refused = 0;
   for (int i = 0; i < 20; ++i) {
-    absl::StatusOr<RawClient> client = RawClient::Connect(port_);
-    ASSERT_TRUE(client.ok());
-    ASSERT_TRUE(
-        client->Send(absl::StrCat("GET /mcp HTTP/1.1\r\nHost: x\r\nAccept: "
-                                  "text/event-stream\r\nAuthorization: Bearer ",
-                                  tokens_.access, "\r\n\r\n")));
-    absl::StatusOr<RawResponse> head = client->ReadHead();
+    absl::StatusOr<RawClient> client = absl::UnknownError("not connected");
+    absl::StatusOr<RawResponse> head = RequestStream(client);
     ASSERT_TRUE(head.ok()) << i << ": " << head.status();
     if (head->status == 200) {
       EXPECT_THAT(client->ReadSome(absl::Seconds(5)), HasSubstr(": open"));
