@@ -23,6 +23,16 @@ EVP_CIPHER_CTX* ThreadCipherContext() {
   return context.get();
 }
 
+// AES-256-GCM, fetched from OpenSSL's provider once: the legacy EVP_aes_256_gcm() constant makes
+// OpenSSL 3 look the implementation up again on every initialisation.
+const EVP_CIPHER* Aes256Gcm() {
+  static const EVP_CIPHER* const cipher = [] {
+    const EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+    return fetched != nullptr ? fetched : EVP_aes_256_gcm();
+  }();
+  return cipher;
+}
+
 const unsigned char* Bytes(absl::string_view data) {
   return reinterpret_cast<const unsigned char*>(data.data());
 }
@@ -68,15 +78,15 @@ std::string Seal(const KeyRing& keys, absl::string_view upstream_token,
   EVP_CIPHER_CTX* context = ThreadCipherContext();
   int length = 0;
   int final_length = 0;
-  const bool ok = EVP_EncryptInit_ex(context, EVP_aes_256_gcm(), nullptr, Bytes(key.secret),
-                                     Bytes(nonce)) == 1 &&
-                  EVP_EncryptUpdate(context, nullptr, &length, Bytes(gateway_half),
-                                    static_cast<int>(gateway_half.size())) == 1 &&
-                  EVP_EncryptUpdate(context, ciphertext, &length, Bytes(upstream_token),
-                                    static_cast<int>(upstream_token.size())) == 1 &&
-                  EVP_EncryptFinal_ex(context, ciphertext + length, &final_length) == 1 &&
-                  EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, kTagLength,
-                                      ciphertext + upstream_token.size()) == 1;
+  const bool ok =
+      EVP_EncryptInit_ex(context, Aes256Gcm(), nullptr, Bytes(key.secret), Bytes(nonce)) == 1 &&
+      EVP_EncryptUpdate(context, nullptr, &length, Bytes(gateway_half),
+                        static_cast<int>(gateway_half.size())) == 1 &&
+      EVP_EncryptUpdate(context, ciphertext, &length, Bytes(upstream_token),
+                        static_cast<int>(upstream_token.size())) == 1 &&
+      EVP_EncryptFinal_ex(context, ciphertext + length, &final_length) == 1 &&
+      EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, kTagLength,
+                          ciphertext + upstream_token.size()) == 1;
   if (!ok) {
     // AES-GCM with valid parameters does not fail; if OpenSSL says otherwise, no token is better
     // than a broken one.
@@ -109,8 +119,7 @@ absl::StatusOr<std::string> Unseal(const KeyRing& keys, absl::string_view sealed
   int length = 0;
   int final_length = 0;
   const bool ok =
-      EVP_DecryptInit_ex(context, EVP_aes_256_gcm(), nullptr, Bytes(key->secret), Bytes(nonce)) ==
-          1 &&
+      EVP_DecryptInit_ex(context, Aes256Gcm(), nullptr, Bytes(key->secret), Bytes(nonce)) == 1 &&
       EVP_DecryptUpdate(context, nullptr, &length, Bytes(gateway_half),
                         static_cast<int>(gateway_half.size())) == 1 &&
       EVP_DecryptUpdate(context, reinterpret_cast<unsigned char*>(plaintext.data()), &length,
