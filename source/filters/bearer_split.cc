@@ -128,10 +128,13 @@ class BearerSplitFilter : public Filter {
     return true;
   }
 
+  // RFC 6750 section 3.1: a malformed request (invalid_request) is a 400, a missing or bad
+  // token a 401; both carry the challenge.
   void Refuse(absl::string_view error, absl::string_view description) {
-    http::LocalReply reply = error.empty()
-                                 ? http::ErrorReply(401, "invalid_token", "a token is required")
-                                 : http::ErrorReply(401, error, description);
+    http::LocalReply reply =
+        error.empty()
+            ? http::ErrorReply(401, "invalid_token", "a token is required")
+            : http::ErrorReply(error == "invalid_request" ? 400 : 401, error, description);
     reply.headers.Add("WWW-Authenticate", BearerChallenge(context_.config, error, description));
     callbacks_.SendLocalReply(std::move(reply));
   }

@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "source/common/liveness.h"
 #include "source/common/log.h"
@@ -42,6 +43,26 @@ struct ForwardConfig {
   absl::Duration revocation_check = absl::Seconds(30);
   std::shared_ptr<McpSessions> sessions;
 };
+
+// Whether a request path under the MCP endpoint, given as what follows the endpoint's own path,
+// stays under it upstream. A sub-path goes to the same sub-path there, but never out of it: a dot
+// segment (RFC 3986 section 5.2.4), or a dot, slash or backslash that percent-encoding hides or
+// that some servers take for a slash, could be resolved by the upstream (or a proxy in front of
+// it) to another of its paths, where the upstream token would then be spent.
+bool StaysUnderTheEndpoint(absl::string_view suffix) {
+  const std::string lower = absl::AsciiStrToLower(suffix);
+  for (absl::string_view hidden : {"%2e", "%2f", "%5c", "\\"}) {
+    if (absl::StrContains(lower, hidden)) {
+      return false;
+    }
+  }
+  for (absl::string_view segment : absl::StrSplit(lower, '/')) {
+    if (segment == "." || segment == "..") {
+      return false;
+    }
+  }
+  return true;
+}
 
 template <size_t N>
 void CopyHeaders(const http::HeaderMap& from, http::HeaderMap& to, const char* const (&names)[N],
@@ -232,6 +253,17 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     // The MCP endpoint maps to the upstream URL; a sub-path of it, to the same sub-path there.
     absl::string_view suffix = absl::string_view(request.path)
                                    .substr(std::min(request.path.size(), config_->mcp_path.size()));
+    if (!suffix.empty() && suffix.front() != '/') {
+      // "/mcpx" only shares a prefix with the endpoint.
+      callbacks_.SendLocalReply(http::ErrorReply(
+          404, "not_found", absl::StrCat("no route for ", request.method, " ", request.path)));
+      return;
+    }
+    if (!StaysUnderTheEndpoint(suffix)) {
+      callbacks_.SendLocalReply(http::ErrorReply(
+          400, "invalid_request", "the path has dot segments or encoded separators"));
+      return;
+    }
     std::string path = config_->upstream.path;
     if (!suffix.empty() && !path.empty() && path.back() == '/' && suffix.front() == '/') {
       suffix.remove_prefix(1);

@@ -65,6 +65,20 @@ inline absl::StatusOr<rapidjson::Document> RpcResult(const RawResponse& response
   return json::Parse(json);
 }
 
+// A list of strings in a test upstream's /_test/state ("(none)" for a null).
+inline std::vector<std::string> StateList(const std::string& state, const char* name) {
+  std::vector<std::string> out;
+  absl::StatusOr<rapidjson::Document> json = json::Parse(state);
+  if (!json.ok() || !json->IsObject() || !json->HasMember(name) || !(*json)[name].IsArray()) {
+    ADD_FAILURE() << "no " << name << " in " << state;
+    return out;
+  }
+  for (const auto& item : (*json)[name].GetArray()) {
+    out.push_back(item.IsString() ? item.GetString() : "(none)");
+  }
+  return out;
+}
+
 class GatewayFixture : public ::testing::Test {
  protected:
   // The gateway stops as in production (SIGTERM, drain, exit 0), which also lets the sanitizers
@@ -241,9 +255,10 @@ class GatewayFixture : public ::testing::Test {
         testing::PostForm(upstream_port_, upstream_form->action, fields);
     EXPECT_TRUE(upstream_done.ok());
     EXPECT_EQ(upstream_done->status, 302) << upstream_done->body;
+    last_upstream_callback_ = upstream_done->Header("location");
     // Back at the gateway's callback, which sends the browser on to the client.
     absl::StatusOr<RawResponse> callback =
-        testing::GetUrl(upstream_done->Header("location") + callback_suffix);
+        testing::GetUrl(last_upstream_callback_ + callback_suffix);
     EXPECT_TRUE(callback.ok());
     EXPECT_EQ(callback->status, 302) << callback->body;
     return callback->Header("location");
@@ -338,6 +353,9 @@ class GatewayFixture : public ::testing::Test {
     return (*json)["issued_refresh_tokens"].Size();
   }
 
+  // The upstream's redirect back to the gateway in the last Authorize() (it carries the upstream
+  // code and state).
+  std::string last_upstream_callback_;
   // Who signs in at the gateway's login screen.
   std::string username_ = "alice";
   std::string password_ = "wonderland";

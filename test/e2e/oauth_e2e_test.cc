@@ -469,20 +469,6 @@ TEST_F(OAuthE2eTest, DiscoversAnAuthorizationServerWhoseIssuerHasAPath) {
             200);
 }
 
-// A list of strings in the GitHub-like fake's /_test/state ("(none)" for a null).
-std::vector<std::string> StateList(const std::string& state, const char* name) {
-  std::vector<std::string> out;
-  absl::StatusOr<rapidjson::Document> json = json::Parse(state);
-  if (!json.ok() || !json->IsObject() || !json->HasMember(name) || !(*json)[name].IsArray()) {
-    ADD_FAILURE() << "no " << name << " in " << state;
-    return out;
-  }
-  for (const auto& item : (*json)[name].GetArray()) {
-    out.push_back(item.IsString() ? item.GetString() : "(none)");
-  }
-  return out;
-}
-
 // MCP authorization (2025-06-18 on): the upstream's 401 challenge names its protected-resource
 // metadata (RFC 9728 section 5.1), here at a path no well-known rule would find, and the scope it
 // wants; the gateway asks the upstream for that scope.

@@ -21,6 +21,7 @@
 #include "absl/synchronization/notification.h"
 #include "source/common/net.h"
 #include "test/e2e/gateway_fixture.h"
+#include "test/e2e/upstream_servers.h"
 #include "test/support/producer_stream.h"
 #include "test/support/test_server.h"
 
@@ -28,197 +29,6 @@ namespace gateway::e2e {
 namespace {
 
 using testing::RawClient;
-using testing::TestServer;
-
-// The whole default chain, with `forward_config` for upstream_forward.
-std::string ChainWith(absl::string_view forward_config) {
-  return absl::StrCat(
-      "filters:\n"
-      "  - {name: health, match: {path: /healthz}}\n"
-      "  - {name: metadata, match: {prefix: /.well-known/}}\n"
-      "  - {name: dcr, match: {path: /register}}\n"
-      "  - {name: authorize, match: {path: /authorize}}\n"
-      "  - {name: login}\n"
-      "  - {name: upstream_callback, match: {path: /upstream/callback}}\n"
-      "  - {name: token_exchange, match: {path: /token}}\n"
-      "  - {name: revoke, match: {path: /revoke}}\n"
-      "  - {name: bearer_split, match: {prefix: /mcp}}\n"
-      "  - name: upstream_forward\n"
-      "    match: {prefix: /mcp}\n"
-      "    config: ",
-      forward_config, "\n");
-}
-
-// Serves the streams of `factory` on /mcp and 404 elsewhere: the gateway asks a resource server
-// for its metadata first, and a test server must not answer that with an endless stream.
-class McpOnlyStream : public http::ServerStream {
- public:
-  McpOnlyStream(http::ResponseEncoder& encoder, const http::StreamFactory& factory)
-      : encoder_(encoder), factory_(factory) {}
-  void OnHeaders(http::RequestHead&& head, bool end_stream) override {
-    if (!absl::StartsWith(head.path, "/mcp")) {
-      testing::SendResponse(encoder_, 404, "");
-      return;
-    }
-    inner_ = factory_(encoder_);
-    inner_->OnHeaders(std::move(head), end_stream);
-  }
-  void OnData(absl::string_view data, bool end_stream) override {
-    if (inner_ != nullptr) {
-      inner_->OnData(data, end_stream);
-    }
-  }
-  void OnWatermark(bool above) override {
-    if (inner_ != nullptr) {
-      inner_->OnWatermark(above);
-    }
-  }
-  void OnEnd(http::StreamEnd reason) override {
-    if (inner_ != nullptr) {
-      inner_->OnEnd(reason);
-    }
-  }
-
- private:
-  http::ResponseEncoder& encoder_;
-  const http::StreamFactory& factory_;
-  std::unique_ptr<http::ServerStream> inner_;
-};
-
-// A test upstream resource server: `factory` answers /mcp.
-class ResourceServer : public TestServer {
- public:
-  explicit ResourceServer(http::StreamFactory factory)
-      : TestServer([this](http::ResponseEncoder& encoder) {
-          return std::make_unique<McpOnlyStream>(encoder, factory_);
-        }),
-        factory_(std::move(factory)) {}
-
- private:
-  http::StreamFactory factory_;
-};
-
-// What the upstream saw of the last request.
-struct Seen {
-  absl::Mutex mutex;
-  http::RequestHead head ABSL_GUARDED_BY(mutex);
-  std::string body ABSL_GUARDED_BY(mutex);
-  absl::Notification ended;
-  std::atomic<http::StreamEnd> end_reason{http::StreamEnd::kComplete};
-};
-
-// Records each request and answers a fixed JSON-RPC result, with headers that must and must not
-// reach the client.
-http::StreamFactory Recording(Seen& seen) {
-  return testing::RespondWith([&seen](const http::RequestHead& head, const std::string& body,
-                                      http::ResponseEncoder& encoder) {
-    {
-      absl::MutexLock lock(&seen.mutex);
-      seen.head = head;
-      seen.body = body;
-    }
-    http::ResponseHead response;
-    response.headers.Add("Content-Type", "application/json");
-    response.headers.Add("Mcp-Session-Id", "session-1");
-    response.headers.Add("Set-Cookie", "upstream=secret");
-    response.headers.Add("X-Upstream-Internal", "not for clients");
-    const std::string json = R"({"jsonrpc":"2.0","id":1,"result":{"ok":true}})";
-    response.headers.Add("Content-Length", absl::StrCat(json.size()));
-    encoder.EncodeHeaders(std::move(response), false);
-    encoder.EncodeData(json, true);
-  });
-}
-
-// An SSE stream that sends its first event at once and the next ones when the test says so; it
-// tells the test when it ends.
-class EventStream : public http::ServerStream {
- public:
-  EventStream(http::ResponseEncoder& encoder, Seen& seen, http::ResponseEncoder*& handle)
-      : encoder_(encoder), seen_(seen) {
-    handle = &encoder;
-  }
-  void OnHeaders(http::RequestHead&& head, bool) override {
-    {
-      absl::MutexLock lock(&seen_.mutex);
-      seen_.head = std::move(head);
-    }
-    http::ResponseHead response;
-    response.headers.Add("Content-Type", "text/event-stream");
-    response.headers.Add("Cache-Control", "no-cache");
-    encoder_.EncodeHeaders(std::move(response), false);
-    encoder_.EncodeData("data: event 1\n\n", false);
-  }
-  void OnData(absl::string_view, bool) override {}
-  void OnWatermark(bool) override {}
-  void OnEnd(http::StreamEnd reason) override {
-    seen_.end_reason = reason;
-    seen_.ended.Notify();
-  }
-
- private:
-  http::ResponseEncoder& encoder_;
-  Seen& seen_;
-};
-
-// Answers nothing, ever; notes when the request goes away.
-class SilentStream : public http::ServerStream {
- public:
-  explicit SilentStream(Seen& seen) : seen_(seen) {}
-  void OnHeaders(http::RequestHead&&, bool) override {}
-  void OnData(absl::string_view, bool) override {}
-  void OnWatermark(bool) override {}
-  void OnEnd(http::StreamEnd reason) override {
-    seen_.end_reason = reason;
-    seen_.ended.Notify();
-  }
-
- private:
-  Seen& seen_;
-};
-
-// A TCP server that answers every request with bytes that are not HTTP.
-class GarbageServer {
- public:
-  GarbageServer() {
-    fd_ = *ListenReusePort(*Address::FromIp("127.0.0.1", 0), 16);
-    Address bound;
-    bound.length = sizeof(bound.storage);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
-    port_ = bound.port();
-    thread_ = std::thread([this] {
-      while (true) {
-        int client = accept4(fd_, nullptr, nullptr, 0);
-        if (client < 0) {
-          if (errno == EAGAIN) {
-            if (stop_) {
-              return;
-            }
-            usleep(1000);  // the listening socket is non-blocking; this thread only serves tests
-            continue;
-          }
-          return;
-        }
-        char buffer[4096];
-        [[maybe_unused]] ssize_t got = recv(client, buffer, sizeof(buffer), 0);
-        static constexpr char kGarbage[] = "SMTP READY\r\n\r\n\x01\x02\x03";
-        [[maybe_unused]] ssize_t sent = send(client, kGarbage, sizeof(kGarbage) - 1, MSG_NOSIGNAL);
-        close(client);
-      }
-    });
-  }
-  ~GarbageServer() {
-    stop_ = true;
-    thread_.join();
-    close(fd_);
-  }
-  uint16_t port() const { return port_; }
-
- private:
-  int fd_ = -1;
-  uint16_t port_ = 0;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 int64_t OpenFileDescriptors(pid_t pid) {
   int64_t count = 0;
@@ -400,7 +210,7 @@ TEST_F(ProxyE2eTest, SlowUpstreamIs504) {
 }
 
 TEST_F(ProxyE2eTest, GarbageFromTheUpstreamIs502) {
-  GarbageServer upstream;
+  RawServer upstream("SMTP READY\r\n\r\n\x01\x02\x03");
   Start(upstream.port());
   absl::StatusOr<RawResponse> response =
       testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), "{}"});

@@ -54,11 +54,12 @@ class BearerSplitTest : public ::testing::Test {
     return filter_->OnRequestHeaders();
   }
 
-  // Expects a 401 naming `error` in the challenge (or none when empty) and nothing passed on.
+  // Expects a 401 naming `error` in the challenge (or none when empty), a 400 for
+  // invalid_request (RFC 6750 section 3.1), and nothing passed on.
   void ExpectRefused(absl::string_view error) {
     testing::FakeFilterCallbacks& callbacks = harness_.callbacks;
     ASSERT_TRUE(callbacks.replied);
-    EXPECT_EQ(callbacks.reply.status, 401);
+    EXPECT_EQ(callbacks.reply.status, error == "invalid_request" ? 400 : 401);
     EXPECT_EQ(callbacks.continued, 0);
     EXPECT_TRUE(callbacks.context().upstream_token.empty());
     const std::string challenge = *callbacks.reply.headers.Get("WWW-Authenticate");

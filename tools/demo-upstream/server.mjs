@@ -613,7 +613,10 @@ if (opts.testEndpoints) {
       issued_refresh_tokens: testState.issuedRefresh,
       received_bearer_tokens: [...testState.received],
       revoked_tokens: testState.revoked,
-      registered_clients: [...provider.clientsStore.clients.keys()]
+      registered_clients: [...provider.clientsStore.clients.keys()],
+      client_secrets: [...provider.clientsStore.clients.values()]
+        .map((client) => client.client_secret)
+        .filter(Boolean)
     });
   });
   app.post('/_test/expire-access-tokens', (_req, res) => {

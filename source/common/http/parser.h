@@ -24,7 +24,7 @@ class Parser {
   enum class Mode { kRequest, kResponse };
 
   struct Limits {
-    size_t max_header_bytes = 64 * 1024;  // request line + all header lines → 431
+    size_t max_header_bytes = 32 * 1024;  // request line + all header lines → 431
     size_t max_uri_bytes = 8 * 1024;      // request-target → 414
   };
 
