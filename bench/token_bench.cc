@@ -116,8 +116,8 @@ void Run(benchmark::State& state, Fixture& fixture, const FilterChain& chain) {
   size_t next = 0;
   for (auto _ : state) {
     ActiveRequest request(
-        chain, WorkerServices{fixture.dispatcher, fixture.client, *fixture.store, 1 << 16},
-        encoder, "b");
+        chain, WorkerServices{fixture.dispatcher, fixture.client, *fixture.store, 1 << 16}, encoder,
+        "b");
     encoder.stream = &request;
     http::RequestHead head;
     head.method = "POST";

@@ -13,7 +13,8 @@
 
 namespace gateway::json {
 
-// Parses `text`; a syntax error names its offset. Never throws, never asserts.
+// Parses `text`; a syntax error names its offset. Never throws, never asserts, never recurses:
+// any nesting depth costs heap, bounded by the size of `text`.
 absl::StatusOr<rapidjson::Document> Parse(absl::string_view text);
 
 // Serializes `value` compactly.

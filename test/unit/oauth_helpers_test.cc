@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "source/common/crypto.h"
@@ -15,6 +16,7 @@
 #include "source/common/oauth/form.h"
 #include "source/common/oauth/pages.h"
 #include "source/common/oauth/redirect_uri.h"
+#include "source/common/oauth/registration.h"
 #include "source/common/oauth/token_issuer.h"
 #include "source/common/oauth/upstream_client.h"
 #include "source/common/token/token_pair.h"
@@ -195,6 +197,37 @@ TEST(UpstreamTokenResponseTest, ReadsJsonAndGithubsFormEncoding) {
   EXPECT_EQ(form->access_token, "gho_16C7e42F292c6912E7710c838347Ae178B4a");
   EXPECT_EQ(form->scope, "repo,gist");
   EXPECT_FALSE(form->expires_in.has_value());
+}
+
+// Found by test/fuzz/registration_fuzzer: JSON nested a million deep (a 2 MB body) overflowed the
+// stack of the parser, which recursed once per level.
+TEST(JsonTest, DeepNestingIsRefusedWithoutOverflowingTheStack) {
+  const std::string nested = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  std::string error_code;
+  absl::StatusOr<ParsedRegistration> registration =
+      ParseRegistration(absl::StrCat(R"({"redirect_uris":)", nested, "}"), &error_code);
+  EXPECT_FALSE(registration.ok());
+  EXPECT_EQ(error_code, "invalid_redirect_uri");
+  EXPECT_EQ(ParseTokenResponse(Response(200, "application/json", nested)).status().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(ParseClientMetadata("https://client.example/metadata.json", nested).ok());
+}
+
+// Found by test/fuzz/token_response_fuzzer: a number too large for int64 was converted anyway.
+TEST(UpstreamTokenResponseTest, ReadsAnyNumberAsExpiry) {
+  auto expiry = [](absl::string_view expires_in) {
+    absl::StatusOr<UpstreamTokens> tokens = ParseTokenResponse(
+        Response(200, "application/json",
+                 absl::StrCat(R"({"access_token":"a","expires_in":)", expires_in, "}")));
+    EXPECT_TRUE(tokens.ok()) << tokens.status();
+    return tokens.ok() ? tokens->expires_in : std::nullopt;
+  };
+  EXPECT_EQ(expiry("28800"), absl::Hours(8));
+  EXPECT_EQ(expiry("3599.9"), absl::Seconds(3599));
+  EXPECT_EQ(expiry("1e300"), std::nullopt);
+  EXPECT_EQ(expiry("-1e300"), std::nullopt);
+  EXPECT_EQ(expiry("18446744073709551615"), std::nullopt);
+  EXPECT_EQ(expiry("-5"), std::nullopt);
 }
 
 TEST(UpstreamTokenResponseTest, TreatsGithubs200WithAnErrorAsAnError) {

@@ -181,6 +181,33 @@ TEST_F(ParserTest, IgnoresUpgradeOfferAndParsesTheNextRequest) {
                                             "begin", "head GET /b query=", "complete body="));
 }
 
+// Found by test/fuzz/http_parser_fuzzer: http_parser flags an upgrade as soon as the head is
+// parsed, and the parser used to start over right there, so a body that arrived in a later read
+// was parsed as requests of its own.
+TEST_F(ParserTest, UpgradeOfferBodyInALaterReadStaysTheBody) {
+  Make(Parser::Mode::kRequest);
+  Feed("POST /a HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nContent-Length: 19\r\n\r\n");
+  Feed("GET /b HTTP/1.1\r\n\r\n");
+  EXPECT_EQ(parser_->error(), Parser::Error::kNone);
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "head POST /a query= body",
+                                            "complete body=GET /b HTTP/1.1\r\n\r\n"));
+}
+
+// Found by the same fuzzer: a pause after the head of a bodyless upgrade offer (a connection
+// holding its client) lost the end of that request.
+TEST_F(ParserTest, UpgradeOfferPausedAfterItsHeadStillCompletes) {
+  Make(Parser::Mode::kRequest);
+  recorder_.pause_on_head = true;
+  Feed("GET /a HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "head GET /a query="));
+  recorder_.pause_on_head = false;
+  parser_->Resume();
+  parser_->Dispatch(input_.get());
+  EXPECT_EQ(parser_->error(), Parser::Error::kNone);
+  EXPECT_THAT(recorder_.events, ElementsAre("begin", "head GET /a query=", "complete body=",
+                                            "begin", "head GET /b query=", "complete body="));
+}
+
 TEST_F(ParserTest, ResponseToHeadHasNoBody) {
   Make(Parser::Mode::kResponse);
   parser_->set_expect_head_response(true);

@@ -66,13 +66,18 @@ void Parser::Dispatch(evbuffer* input) {
     }
     if (parser_.upgrade) {
       // The peer asked to switch protocols (RFC 9110 section 7.8). The gateway speaks HTTP/1.1
-      // only and ignores the offer, so the next bytes are parsed as the next HTTP/1.1 message.
+      // only and ignores the offer, so the next bytes are parsed as the next HTTP/1.1 message,
+      // once this one has ended: http_parser flags the upgrade as soon as the head is parsed,
+      // and a read that ends (or a pause) before the body does must not turn the body into
+      // requests of its own.
       if (mode_ == Mode::kResponse || parser_.method == HTTP_CONNECT) {
         Fail(Error::kMalformed, "protocol upgrade and CONNECT are not supported");
         break;
       }
-      Reset();
-      continue;
+      if (!in_message_) {
+        Reset();
+        continue;
+      }
     }
     if (consumed == 0 && status == HPE_OK) {
       break;

@@ -1,5 +1,6 @@
 #include "source/common/oauth/upstream_client.h"
 
+#include <cmath>
 #include <utility>
 #include <vector>
 
@@ -203,7 +204,11 @@ absl::StatusOr<UpstreamTokens> ParseTokenResponse(const http::FetchResponse& res
       tokens.scope = StringMember(*document, "scope");
       auto member = document->FindMember("expires_in");
       if (member != document->MemberEnd()) {
-        if (member->value.IsNumber()) {
+        if (member->value.IsInt64()) {
+          expires_in = absl::StrCat(member->value.GetInt64());
+        } else if (member->value.IsNumber() && std::fabs(member->value.GetDouble()) < 1e15) {
+          // A fraction counts in whole seconds; a number past any lifetime (1e300, found by
+          // test/fuzz/token_response_fuzzer) as no expiry, since converting it is undefined.
           expires_in = absl::StrCat(static_cast<int64_t>(member->value.GetDouble()));
         } else if (member->value.IsString()) {
           expires_in = member->value.GetString();
