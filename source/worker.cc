@@ -31,10 +31,11 @@ const std::string& OverLimitReply() {
 }
 
 // Answers a connection the worker cannot take, without reading its request beyond what has
-// arrived (drained first, so that closing does not reset the connection before the reply).
+// arrived, up to 64 KiB (drained first, so that closing does not reset the connection before
+// the reply; a client that sends more while being refused gets the reset).
 void RefuseConnection(int fd) {
   char discard[16384];
-  while (::recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0) {
+  for (int read = 0; read < 4 && ::recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0; ++read) {
   }
   const std::string& reply = OverLimitReply();
   const ssize_t sent = ::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
