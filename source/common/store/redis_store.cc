@@ -300,39 +300,28 @@ class RedisStore : public Store {
   }
 
   void GetCode(const std::string& code_hash, Callback<CodeTake> done) override {
-    redis_.Command({"MGET", shared_.Key("code", code_hash), shared_.Key("code-used", code_hash)},
-                   [this, done = std::move(done)](absl::StatusOr<RedisValue> reply) {
-                     if (!reply.ok()) {
-                       done(reply.status());
-                       return;
-                     }
-                     if (reply->elements.size() != 2) {
-                       done(Unexpected());
-                       return;
-                     }
-                     CodeTake take;
-                     if (reply->elements[0].is_nil()) {
-                       done(take);
-                       return;
-                     }
-                     absl::StatusOr<std::pair<Code, bool>> code =
-                         shared_.codec.DecodeCode(reply->elements[0].string);
-                     if (!code.ok()) {
-                       done(code.status());
-                       return;
-                     }
-                     if (code->first.expires_at <= shared_.clock.Now()) {
-                       done(take);  // as if gone: expiry is the gateway's clock, not only Redis's
-                       return;
-                     }
-                     if (reply->elements[1].is_nil()) {
-                       take.code = std::move(code->first);
-                     } else {
-                       take.reused = true;
-                       take.grant_id = code->first.grant_id;
-                     }
-                     done(std::move(take));
-                   });
+    GetRecordAndMarker<CodeTake>(
+        shared_.Key("code", code_hash), shared_.Key("code-used", code_hash), std::move(done),
+        [this](const RedisValue& stored, const RedisValue& used) -> absl::StatusOr<CodeTake> {
+          CodeTake take;
+          if (stored.is_nil()) {
+            return take;
+          }
+          absl::StatusOr<std::pair<Code, bool>> code = shared_.codec.DecodeCode(stored.string);
+          if (!code.ok()) {
+            return code.status();
+          }
+          if (code->first.expires_at <= shared_.clock.Now()) {
+            return take;  // as if gone: expiry is the gateway's clock, not only Redis's
+          }
+          if (used.is_nil()) {
+            take.code = std::move(code->first);
+          } else {
+            take.reused = true;
+            take.grant_id = code->first.grant_id;
+          }
+          return take;
+        });
   }
 
   void RedeemCode(const std::string& code_hash, TokenRecord access, TokenRecord refresh,
@@ -413,46 +402,34 @@ class RedisStore : public Store {
       done(std::move(cached));
       return;
     }
-    redis_.Command({"MGET", shared_.Key("token", token_hash), shared_.Key("rotation", token_hash)},
-                   [this, done = std::move(done)](absl::StatusOr<RedisValue> reply) {
-                     if (!reply.ok()) {
-                       done(reply.status());
-                       return;
-                     }
-                     if (reply->elements.size() != 2) {
-                       done(Unexpected());
-                       return;
-                     }
-                     if (reply->elements[0].is_nil()) {
-                       done(std::shared_ptr<const TokenRecord>());
-                       return;
-                     }
-                     absl::StatusOr<TokenRecord> token =
-                         shared_.codec.DecodeToken(reply->elements[0].string);
-                     if (!token.ok()) {
-                       done(token.status());
-                       return;
-                     }
-                     if (!reply->elements[1].is_nil()) {
-                       if (absl::Status rotation =
-                               shared_.codec.DecodeRotation(reply->elements[1].string, *token);
-                           !rotation.ok()) {
-                         done(rotation);
-                         return;
-                       }
-                     }
-                     if (token->expires_at <= shared_.clock.Now()) {
-                       done(std::shared_ptr<const TokenRecord>());
-                       return;
-                     }
-                     auto record = std::make_shared<const TokenRecord>(std::move(*token));
-                     // Access tokens never change once stored (only go): safe to serve for a while.
-                     // Refresh tokens rotate, and every replica must see that at once.
-                     if (record->kind == TokenKind::kAccess) {
-                       shared_.cache.Put(record);
-                     }
-                     done(std::move(record));
-                   });
+    GetRecordAndMarker<std::shared_ptr<const TokenRecord>>(
+        shared_.Key("token", token_hash), shared_.Key("rotation", token_hash), std::move(done),
+        [this](const RedisValue& stored,
+               const RedisValue& rotated) -> absl::StatusOr<std::shared_ptr<const TokenRecord>> {
+          if (stored.is_nil()) {
+            return std::shared_ptr<const TokenRecord>();
+          }
+          absl::StatusOr<TokenRecord> token = shared_.codec.DecodeToken(stored.string);
+          if (!token.ok()) {
+            return token.status();
+          }
+          if (!rotated.is_nil()) {
+            if (absl::Status rotation = shared_.codec.DecodeRotation(rotated.string, *token);
+                !rotation.ok()) {
+              return rotation;
+            }
+          }
+          if (token->expires_at <= shared_.clock.Now()) {
+            return std::shared_ptr<const TokenRecord>();
+          }
+          auto record = std::make_shared<const TokenRecord>(std::move(*token));
+          // Access tokens never change once stored (only go): safe to serve for a while.
+          // Refresh tokens rotate, and every replica must see that at once.
+          if (record->kind == TokenKind::kAccess) {
+            shared_.cache.Put(record);
+          }
+          return record;
+        });
   }
 
   void RotateRefresh(const std::string& old_hash, TokenRecord new_access, TokenRecord new_refresh,
@@ -623,6 +600,24 @@ class RedisStore : public Store {
                                   decode = std::move(decode)](absl::StatusOr<RedisValue> reply) {
       done(DecodeOptional<T>(reply, decode));
     });
+  }
+
+  // A record and the marker kept beside it (a code's use, a refresh token's rotation), read
+  // together; `decode` makes the answer of the two values (either may be nil).
+  template <typename T, typename Decode>
+  void GetRecordAndMarker(const std::string& record_key, const std::string& marker_key,
+                          Callback<T> done, Decode decode) {
+    redis_.Command(
+        {"MGET", record_key, marker_key},
+        [done = std::move(done), decode = std::move(decode)](absl::StatusOr<RedisValue> reply) {
+          if (!reply.ok()) {
+            done(reply.status());
+          } else if (reply->elements.size() != 2) {
+            done(Unexpected());
+          } else {
+            done(decode(reply->elements[0], reply->elements[1]));
+          }
+        });
   }
 
   template <typename T, typename Decode>
