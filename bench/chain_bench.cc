@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_support.h"
 #include "benchmark/benchmark.h"
 #include "source/active_request.h"
 #include "source/common/store/memory_store.h"
@@ -12,10 +13,8 @@
 namespace gateway {
 namespace {
 
-class PassThrough : public Filter {
- public:
-  FilterStatus OnRequestHeaders() override { return FilterStatus::kContinue; }
-};
+using bench::NullEncoder;
+using bench::PassThrough;
 
 class Answer : public Filter {
  public:
@@ -29,28 +28,6 @@ class Answer : public Filter {
 
  private:
   FilterCallbacks& callbacks_;
-};
-
-class NullEncoder : public http::ResponseEncoder {
- public:
-  void EncodeHeaders(http::ResponseHead head, bool end_stream) override {
-    benchmark::DoNotOptimize(head.status);
-    if (end_stream) {
-      stream->OnEnd(http::StreamEnd::kComplete);
-    }
-  }
-  void EncodeData(absl::string_view, bool end_stream) override {
-    if (end_stream) {
-      stream->OnEnd(http::StreamEnd::kComplete);
-    }
-  }
-  void ReadDisable(bool) override {}
-  size_t BufferedBytes() const override { return 0; }
-  void Reset() override {}
-  bool response_started() const override { return false; }
-  const Address& peer() const override { return peer_address; }
-  http::ServerStream* stream = nullptr;
-  Address peer_address;
 };
 
 void BM_ChainWalk(benchmark::State& state) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "bench/bench_support.h"
 #include "benchmark/benchmark.h"
 #include "source/active_request.h"
 #include "source/common/oauth/token_issuer.h"
@@ -20,6 +21,9 @@
 
 namespace gateway {
 namespace {
+
+using bench::NullEncoder;
+using bench::PassThrough;
 
 // The last filter: builds the header upstream_forward sends, and answers.
 class BuildHeader : public Filter {
@@ -36,34 +40,6 @@ class BuildHeader : public Filter {
 
  private:
   FilterCallbacks& callbacks_;
-};
-
-class PassThrough : public Filter {
- public:
-  FilterStatus OnRequestHeaders() override { return FilterStatus::kContinue; }
-};
-
-class NullEncoder : public http::ResponseEncoder {
- public:
-  void EncodeHeaders(http::ResponseHead head, bool end_stream) override {
-    status = head.status;
-    if (end_stream) {
-      stream->OnEnd(http::StreamEnd::kComplete);
-    }
-  }
-  void EncodeData(absl::string_view, bool end_stream) override {
-    if (end_stream) {
-      stream->OnEnd(http::StreamEnd::kComplete);
-    }
-  }
-  void ReadDisable(bool) override {}
-  size_t BufferedBytes() const override { return 0; }
-  void Reset() override {}
-  bool response_started() const override { return false; }
-  const Address& peer() const override { return peer_address; }
-  http::ServerStream* stream = nullptr;
-  Address peer_address;
-  int status = 0;
 };
 
 // `grants` grants with their access tokens in a memory store (what the request path reads,
