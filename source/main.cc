@@ -8,13 +8,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "source/common/blocking_pool.h"
@@ -51,9 +49,7 @@ void RaiseFileLimit(const Config& config) {
     ::setrlimit(RLIMIT_NOFILE, &limit);
     ::getrlimit(RLIMIT_NOFILE, &limit);
   }
-  const uint64_t workers = config.listener.workers > 0
-                               ? static_cast<uint64_t>(config.listener.workers)
-                               : std::max(1u, std::thread::hardware_concurrency());
+  const uint64_t workers = static_cast<uint64_t>(WorkerCount(config));
   const uint64_t wanted = 2 * workers * config.limits.max_connections + 256;
   if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
     log::Warning(absl::StrCat(

@@ -22,11 +22,14 @@ Server::~Server() {
   Join();
 }
 
+int WorkerCount(const Config& config) {
+  return config.listener.workers > 0
+             ? config.listener.workers
+             : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
 absl::Status Server::Start(const Address& address, std::function<void()> on_stopped) {
-  int count = config_.listener.workers;
-  if (count <= 0) {
-    count = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  }
+  const int count = WorkerCount(config_);
   std::vector<int> fds;
   for (int i = 0; i < count; ++i) {
     absl::StatusOr<int> fd = ListenReusePort(address, /*backlog=*/1024);

@@ -21,6 +21,9 @@ namespace gateway {
 // The socket address of `listener` ("localhost" is 127.0.0.1).
 absl::StatusOr<Address> ListenAddress(const ListenerConfig& listener);
 
+// How many workers `config` asks for: listener.workers, or one per CPU when that is 0.
+int WorkerCount(const Config& config);
+
 class Server {
  public:
   Server(const Config& config, std::shared_ptr<const FilterChain> chain,
