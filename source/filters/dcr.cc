@@ -2,6 +2,9 @@
 
 #include <memory>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "source/common/config/config.h"
 #include "source/common/crypto.h"
 #include "source/common/liveness.h"
 #include "source/common/log.h"
@@ -15,7 +18,7 @@ namespace {
 class DcrFilter : public Filter {
  public:
   DcrFilter(FilterCallbacks& callbacks, const FactoryContext& context)
-      : callbacks_(callbacks), clock_(context.clock) {}
+      : callbacks_(callbacks), clock_(context.clock), limit_(context.config.registration) {}
 
   FilterStatus OnRequestHeaders() override {
     std::optional<FilterStatus> status = PostEndpointHead(callbacks_, "/register");
@@ -31,10 +34,49 @@ class DcrFilter : public Filter {
       callbacks_.SendLocalReply(http::ErrorReply(400, error_code, parsed.status().message()));
       return FilterStatus::kStopIteration;
     }
-    store::Client client = std::move(parsed->client);
+    if (limit_.max_per_address == 0) {
+      Register(std::move(*parsed));
+      return FilterStatus::kStopIteration;
+    }
+    // Counted before the registration, so a burst cannot get ahead of the limit; only requests
+    // that would register count (a malformed one is refused above and changes nothing).
+    const std::string address = callbacks_.context().peer.Ip();
+    callbacks_.store().CountAttempt(
+        absl::StrCat("register:address:", address), limit_.window,
+        liveness_.Guard(
+            [this, parsed = std::move(*parsed), address](absl::StatusOr<int64_t> count) mutable {
+              if (!count.ok()) {
+                callbacks_.SendLocalReply(http::ReplyFromStatus(count.status()));
+                return;
+              }
+              if (*count > limit_.max_per_address) {
+                log::Warning(absl::StrCat("registrations over the limit from ", address,
+                                          " (registration.max_per_address)"));
+                http::LocalReply reply = http::ErrorReply(
+                    429, "too_many_requests",
+                    absl::StrCat("too many client registrations from this address; try again in ",
+                                 absl::FormatDuration(limit_.window)));
+                reply.headers.Add("Retry-After", absl::StrCat(absl::ToInt64Seconds(limit_.window)));
+                callbacks_.SendLocalReply(std::move(reply));
+                return;
+              }
+              Register(std::move(parsed));
+            }));
+    return FilterStatus::kStopIteration;
+  }
+
+  void OnResponseHeaders(http::ResponseHead& head) override {
+    if (answered_) {
+      oauth::AddCorsHeaders(head.headers);
+    }
+  }
+
+ private:
+  void Register(oauth::ParsedRegistration parsed) {
+    store::Client client = std::move(parsed.client);
     client.client_id = crypto::RandomToken();
     std::string secret;
-    if (parsed->confidential) {
+    if (parsed.confidential) {
       secret = crypto::RandomToken();
       client.secret_hash = crypto::SecretHash(secret);
     }
@@ -56,18 +98,11 @@ class DcrFilter : public Filter {
           reply.headers.Add("Cache-Control", "no-store");
           callbacks_.SendLocalReply(std::move(reply));
         }));
-    return FilterStatus::kStopIteration;
   }
 
-  void OnResponseHeaders(http::ResponseHead& head) override {
-    if (answered_) {
-      oauth::AddCorsHeaders(head.headers);
-    }
-  }
-
- private:
   FilterCallbacks& callbacks_;
   const Clock& clock_;
+  const RegistrationConfig& limit_;
   bool answered_ = false;
   Liveness liveness_;
 };

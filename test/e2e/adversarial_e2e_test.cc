@@ -462,6 +462,43 @@ TEST_P(RegisteredRedirectUriTest, IsRefusedAndNothingIsStored) {
   EXPECT_EQ(full.status, 429) << full.body;
 }
 
+// Registration is open to anyone, so each client address may register only so many clients in
+// a window (registration.max_per_address); refusals take no room in the store.
+TEST_F(AdversarialE2eTest, RegistrationsPerAddressAreLimited) {
+  StartWithoutUpstream("store: {max_clients: 3}\nregistration: {max_per_address: 2, window: 1h}\n");
+  auto register_from = [&](const char* source_ip, const std::string& body) {
+    absl::StatusOr<RawClient> client = RawClient::Connect(Port(), "127.0.0.1", source_ip);
+    EXPECT_TRUE(client.ok()) << client.status();
+    EXPECT_TRUE(client->Send(
+        absl::StrCat("POST /register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: ",
+                     body.size(), "\r\n\r\n", body)));
+    absl::StatusOr<RawResponse> response = client->ReadResponse();
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? *response : RawResponse();
+  };
+  const std::string valid = absl::StrCat(R"({"redirect_uris":[")", kRedirect,
+                                         R"("],"token_endpoint_auth_method":"none"})");
+  // Malformed registrations are refused before counting: they do not use up the allowance.
+  for (int i = 0; i < 3; ++i) {
+    ExpectError(register_from("127.0.0.1", "{not json"), 400, "invalid_client_metadata");
+  }
+  EXPECT_EQ(register_from("127.0.0.1", valid).status, 201);
+  EXPECT_EQ(register_from("127.0.0.1", valid).status, 201);
+  RawResponse limited = register_from("127.0.0.1", valid);
+  ExpectError(limited, 429, "too_many_requests");
+  EXPECT_EQ(limited.Header("retry-after"), "3600");
+  EXPECT_THAT(limited.body, Not(HasSubstr("client_id")));
+  EXPECT_TRUE(gateway_->WaitForOutput("registrations over the limit from 127.0.0.1"));
+  // Another address has its own allowance, and the refused registration took no room: the store
+  // (3 clients) has exactly one place left.
+  EXPECT_EQ(register_from("127.0.0.2", valid).status, 201);
+  RawResponse full = register_from("127.0.0.2", valid);
+  EXPECT_EQ(full.status, 429) << full.body;
+  EXPECT_THAT(full.body, HasSubstr("as many registered clients"));
+  EXPECT_EQ(Get("/healthz").status, 200);
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Adversarial, RegisteredRedirectUriTest,
     ::testing::Values("https://good.example@evil.example/cb", "http://127.0.0.1@evil.example/cb",

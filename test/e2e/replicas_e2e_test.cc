@@ -46,8 +46,9 @@ class ReplicasE2eTest : public GatewayFixture {
   std::string StoreYaml() const {
     return absl::StrCat("store: {type: redis, url: '", redis_.url(),
                         "', token_cache_ttl: ", absl::FormatDuration(kTokenCacheTtl),
-                        ", timeout: 500ms}\n", "tokens: {key_file: ", dir_.path(),
-                        "/shared.key}\n");
+                        ", timeout: 500ms}\n", "tokens: {key_file: ", dir_.path(), "/shared.key}\n",
+                        // The load tests register hundreds of clients from one address.
+                        "registration: {max_per_address: 0}\n");
   }
 
   // Replica A through the fixture; replica B beside it with A's public URL, as behind a load

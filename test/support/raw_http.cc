@@ -36,7 +36,7 @@ bool RawResponse::HasHeader(absl::string_view name) const {
   return false;
 }
 
-absl::StatusOr<RawClient> RawClient::Connect(uint16_t port, const char* ip) {
+absl::StatusOr<RawClient> RawClient::Connect(uint16_t port, const char* ip, const char* source_ip) {
   const bool v6 = std::strchr(ip, ':') != nullptr;
   int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
@@ -56,6 +56,16 @@ absl::StatusOr<RawClient> RawClient::Connect(uint16_t port, const char* ip) {
     address->sin_port = htons(port);
     inet_pton(AF_INET, ip, &address->sin_addr);
     length = sizeof(sockaddr_in);
+  }
+  if (source_ip != nullptr) {
+    sockaddr_in source{};
+    source.sin_family = AF_INET;
+    inet_pton(AF_INET, source_ip, &source.sin_addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&source), sizeof(source)) != 0) {
+      int error = errno;
+      ::close(fd);
+      return absl::UnavailableError(absl::StrCat("bind ", source_ip, ": ", std::strerror(error)));
+    }
   }
   if (::connect(fd, reinterpret_cast<sockaddr*>(&storage), length) != 0) {
     int error = errno;

@@ -29,7 +29,10 @@ struct RawResponse {
 
 class RawClient {
  public:
-  static absl::StatusOr<RawClient> Connect(uint16_t port, const char* ip = "127.0.0.1");
+  // `source_ip` (IPv4): the local address to connect from, e.g. 127.0.0.2 to be another client
+  // address on loopback.
+  static absl::StatusOr<RawClient> Connect(uint16_t port, const char* ip = "127.0.0.1",
+                                           const char* source_ip = nullptr);
   RawClient(RawClient&& other) noexcept;
   RawClient& operator=(RawClient&& other) noexcept;
   ~RawClient();

@@ -179,6 +179,17 @@ void ParseLogin(MapReader& root, LoginConfig& out) {
   root.AddError(reader.Finish());
 }
 
+void ParseRegistration(MapReader& root, RegistrationConfig& out) {
+  MapReader reader(root.Child("registration"));
+  out.max_per_address =
+      static_cast<int>(reader.Int("max_per_address", out.max_per_address, 0, 1000000));
+  out.window = reader.Duration("window", out.window);
+  if (out.window < absl::Seconds(1)) {
+    reader.AddError(reader.Child("window").Error("must be at least 1s"));
+  }
+  root.AddError(reader.Finish());
+}
+
 void ParseLimits(MapReader& root, LimitsConfig& out) {
   MapReader reader(root.Child("limits"));
   http::ConnectionLimits& connection = out.connection;
@@ -315,6 +326,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
   ParseTokens(reader, config.tokens);
   ParseStore(reader, config.store);
   ParseLogin(reader, config.login);
+  ParseRegistration(reader, config.registration);
   ParseLimits(reader, config.limits);
   ParseLog(reader, config.log_level);
   ParseFilters(reader, config.filters);

@@ -99,6 +99,13 @@ struct LoginConfig {
   absl::Duration failure_window = absl::Minutes(15);
 };
 
+// Dynamic client registration (RFC 7591) is open to anyone: how many clients one address may
+// register in a window. Past it: 429, nothing stored.
+struct RegistrationConfig {
+  int max_per_address = 50;  // 0: no limit
+  absl::Duration window = absl::Hours(1);
+};
+
 struct LimitsConfig {
   http::ConnectionLimits connection;
   // Open client connections per worker; one more is answered 503 and closed at once (SSE
@@ -118,6 +125,7 @@ struct Config {
   TokensConfig tokens;
   StoreConfig store;
   LoginConfig login;
+  RegistrationConfig registration;
   LimitsConfig limits;
   log::Level log_level = log::Level::kInfo;
   std::vector<FilterEntry> filters;
