@@ -228,8 +228,9 @@ int Main(int argc, char** argv) {
     return Fail(2, chain.status().message());
   }
   if (command_line->check_config) {
-    std::printf("%s: configuration OK (%zu filters)\n", config.source.c_str(),
-                config.filters.size());
+    std::printf("%s: configuration OK (%zu filters); upstream %s; MCP clients use %s\n",
+                config.source.c_str(), config.filters.size(), config.upstream.rs.c_str(),
+                config.ResourceUrl().c_str());
     return 0;
   }
 

@@ -184,6 +184,10 @@ TEST_F(GatewayE2eTest, CheckConfigAcceptsAValidFile) {
   Gateway gateway({absl::StrCat("--config=", dir_.Write("ok.yaml", kConfig)), "--check-config"},
                   dir_.path());
   EXPECT_EQ(gateway.Wait(absl::Seconds(10)), 0) << gateway.Output();
+  // tools/run reads which upstream is configured from this line (it starts the demo upstream
+  // when that is the bundled one).
+  EXPECT_TRUE(gateway.WaitForOutput("upstream http://127.0.0.1:9/mcp; MCP clients use http://"))
+      << gateway.Output();
 }
 
 TEST_F(GatewayE2eTest, PortInUseExitsNonZeroWithOneLine) {

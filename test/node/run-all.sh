@@ -18,8 +18,9 @@ failed=()
 # conformance.mjs: @modelcontextprotocol/conformance (0.2) in three parts: its client auth
 # scenarios against the gateway's upstream OAuth client, its authorization-server scenarios
 # against the gateway, its server scenarios through the gateway; passes while only the known
-# failures listed in lib/conformance_client.mjs fail (about 40 s).
-for t in sdk_client.test.mjs mcp_remote.test.mjs conformance.mjs; do
+# failures listed in lib/conformance_client.mjs fail (about 40 s). first_run.test.mjs: the README's
+# run command (tools/run) with the shipped gateway.yaml, up to a tool call.
+for t in sdk_client.test.mjs mcp_remote.test.mjs conformance.mjs first_run.test.mjs; do
   echo "=== $t" >&2
   if ! timeout 300 node "$here/$t" --gateway "$gateway"; then
     failed+=("$t")
