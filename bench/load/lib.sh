@@ -109,7 +109,8 @@ StartNginx() {
 }
 
 # The fast upstream on `port` (HTTP) and `tls_port` (HTTPS): /mcp answers REPLY_JSON, or, to
-# Accept: text/event-stream, the same message as one SSE event. One process (master_process off).
+# Accept: text/event-stream, the same message as one SSE event; /stub_status counts the
+# connections it accepted. One process (master_process off).
 StartUpstream() {
   local port=$1 tls_port=$2 cpus=$3 dir=$BENCH_DIR/upstream
   mkdir -p "$dir"
@@ -134,6 +135,7 @@ StartUpstream() {
       default_type text/event-stream;
       return 200 'event: message\ndata: $REPLY_JSON\n\n';
     }
+    location = /stub_status { stub_status; }
     location / { return 404; }
   }
 }
@@ -141,15 +143,23 @@ EOF
   } >"$dir/nginx.conf"
   StartNginx "$dir" "$cpus"
   UPSTREAM_PID=$NGINX_PID
+  UPSTREAM_STATUS_URL=http://127.0.0.1:$port/stub_status
   WaitForHttp "http://127.0.0.1:$port/mcp"
 }
 
+# How many connections the upstream has accepted so far (this question's own included).
+UpstreamAccepts() {
+  curl -s "$UPSTREAM_STATUS_URL" | awk 'NR == 3 { print $1 }'
+}
+
 # The nginx proxy on `port` in front of `upstream_url` (http://127.0.0.1:P or https://...):
-# keep-alive to the upstream, no response buffering (an MCP POST may answer with an SSE stream),
+# keep-alive to the upstream (NGINX_KEEPALIVE idle connections kept, default 256), no response
+# buffering (an MCP POST may answer with an SSE stream),
 # the upstream's certificate verified as the gateway verifies it. `workers` 1 runs one process
 # (master_process off); more runs a master and its workers.
 StartNginxProxy() {
   local port=$1 upstream_url=$2 workers=$3 cpus=$4 valgrind_log=${5:-} dir=$BENCH_DIR/proxy
+  local keepalive=${NGINX_KEEPALIVE:-256}
   rm -rf "$dir"
   mkdir -p "$dir"
   local hostport=${upstream_url#*://}
@@ -166,7 +176,7 @@ StartNginxProxy() {
     cat <<EOF
   upstream backend {
     server $hostport;
-    keepalive 256;
+    keepalive $keepalive;
     keepalive_requests 1000000;
   }
   server {
