@@ -181,6 +181,7 @@ StartNginxProxy() {
   }
   server {
     listen 127.0.0.1:$port;
+    location = /bench-ready { return 204; }
     location /mcp {
       proxy_pass $scheme://backend;
       proxy_http_version 1.1;
@@ -197,7 +198,7 @@ EOF
   } >"$dir/nginx.conf"
   StartNginx "$dir" "$cpus" "$valgrind_log"
   PROXY_PID=$NGINX_PID
-  WaitForHttp "http://127.0.0.1:$port/mcp"
+  WaitForHttp "http://127.0.0.1:$port/bench-ready"
 }
 
 # The GitHub-like fake (the gateway's upstream authorization server for the login only).
