@@ -131,7 +131,19 @@ TEST_F(TlsListenerTest, PlainHttpOrGarbageToTheTlsPortIsAnsweredCheaplyAndLogged
 
 TEST_F(TlsListenerTest, SighupSwapsTheCertificateAndKeepsOpenConnections) {
   StartTlsGateway();
-  // Opened before the reload: a kept-alive connection, and a request whose body is half sent.
+  // Opened before the reload: an MCP session's event stream, a kept-alive connection, and a
+  // request whose body is half sent.
+  Tokens tokens = Login();
+  const std::string session = Initialize(tokens.access);
+  absl::StatusOr<RawClient> stream = RawClient::ConnectTls(Port(), tls_ca_file_);
+  ASSERT_TRUE(stream.ok());
+  ASSERT_TRUE(stream->Send(
+      absl::StrCat("GET /mcp HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n"
+                   "Mcp-Protocol-Version: 2025-06-18\r\nMcp-Session-Id: ",
+                   session, "\r\nAuthorization: Bearer ", tokens.access, "\r\n\r\n")));
+  absl::StatusOr<RawResponse> stream_head = stream->ReadHead();
+  ASSERT_TRUE(stream_head.ok()) << stream_head.status();
+  ASSERT_EQ(stream_head->status, 200);
   absl::StatusOr<RawClient> kept = RawClient::ConnectTls(Port(), tls_ca_file_);
   ASSERT_TRUE(kept.ok());
   ASSERT_TRUE(kept->Send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"));
@@ -158,6 +170,18 @@ TEST_F(TlsListenerTest, SighupSwapsTheCertificateAndKeepsOpenConnections) {
   absl::StatusOr<RawResponse> again = kept->ReadResponse();
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->status, 200);
+  // The event stream still carries what the session's server sends (the notify tool sends one
+  // notification there), over the old connection.
+  RawResponse notify = Mcp(tokens.access,
+                           R"({"jsonrpc":"2.0","id":3,"method":"tools/call","params":{)"
+                           R"("name":"notify","arguments":{"count":1,"interval_ms":0}}})",
+                           session);
+  EXPECT_EQ(notify.status, 200) << notify.body;
+  std::string streamed;
+  for (int i = 0; i < 10 && !absl::StrContains(streamed, "notifications/message"); ++i) {
+    streamed += stream->ReadSome(absl::Seconds(2));
+  }
+  EXPECT_THAT(streamed, HasSubstr("notifications/message"));
   ASSERT_TRUE(halfway->Send(form.substr(10)));
   absl::StatusOr<RawResponse> token = halfway->ReadResponse();
   ASSERT_TRUE(token.ok()) << token.status();
@@ -212,7 +236,10 @@ TEST_F(TlsListenerTest, SighupAddsAUserChangesALimitAndNamesWhatNeedsARestart) {
   std::string yaml = absl::StrReplaceAll(
       gateway_yaml_, {{"{name: bob, password: builder}",
                        "{name: bob, password: builder}, {name: carol, password: cheshire}"}});
-  yaml += "limits: {max_request_body_bytes: 1KiB}\noauth: {remember_consent: false}\n";
+  yaml +=
+      "limits: {max_request_body_bytes: 1KiB}\noauth: {remember_consent: false}\n"
+      "log: {level: debug}\n";
+  EXPECT_THAT(gateway_->Output(), Not(HasSubstr(" debug ")));
   Reload(yaml);
   EXPECT_THAT(gateway_->Output(), HasSubstr("SIGHUP: reloaded"));
   EXPECT_THAT(gateway_->Output(), HasSubstr("3 users"));
@@ -226,6 +253,12 @@ TEST_F(TlsListenerTest, SighupAddsAUserChangesALimitAndNamesWhatNeedsARestart) {
   username_ = "carol";
   password_ = "cheshire";
   EXPECT_FALSE(Login().access.empty());
+  // log.level went to debug: a failed handshake is now logged.
+  absl::StatusOr<RawClient> plain = RawClient::Connect(Port());
+  ASSERT_TRUE(plain.ok());
+  ASSERT_TRUE(plain->Send("GET / HTTP/1.1\r\n\r\n"));
+  EXPECT_TRUE(plain->WaitForClose(absl::Seconds(2)));
+  EXPECT_TRUE(gateway_->WaitForOutput("debug TLS handshake failed")) << gateway_->Output();
 }
 
 // TLS terminated by a proxy in front: the listener is plain, the public URL https, and every
