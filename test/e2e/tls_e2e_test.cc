@@ -4,6 +4,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -259,6 +260,31 @@ TEST_F(TlsListenerTest, SighupAddsAUserChangesALimitAndNamesWhatNeedsARestart) {
   ASSERT_TRUE(plain->Send("GET / HTTP/1.1\r\n\r\n"));
   EXPECT_TRUE(plain->WaitForClose(absl::Seconds(2)));
   EXPECT_TRUE(gateway_->WaitForOutput("debug TLS handshake failed")) << gateway_->Output();
+}
+
+// At start-up (and with --check-config) a certificate that cannot be used stops the gateway
+// with one line that names it.
+TEST_F(GatewayFixture, AnUnusableCertificateStopsStartUpWithOneLine) {
+  absl::StatusOr<TestCertificate> first = testing::MakeTestCertificate();
+  absl::StatusOr<TestCertificate> second = testing::MakeTestCertificate();
+  ASSERT_TRUE(first.ok() && second.ok());
+  const std::string config = dir_.Write(
+      "mismatched.yaml", absl::StrCat("listener: {port: 0, tls: {certificate_file: ",
+                                      first->certificate_file, ", key_file: ", second->key_file,
+                                      "}}\nupstream: {rs: http://127.0.0.1:9/mcp}\n"));
+  for (bool check_only : {true, false}) {
+    std::vector<std::string> args = {absl::StrCat("--config=", config)};
+    if (check_only) {
+      args.push_back("--check-config");
+    }
+    ChildProcess gateway(GATEWAY_BINARY, args, dir_.path());
+    EXPECT_EQ(gateway.Wait(absl::Seconds(10)), 2);
+    gateway.WaitForOutput("\n");
+    const std::string output = gateway.Output();
+    EXPECT_THAT(output,
+                HasSubstr(absl::StrCat("listener.tls: cannot load key ", second->key_file, ": ")));
+    EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
+  }
 }
 
 // TLS terminated by a proxy in front: the listener is plain, the public URL https, and every
