@@ -15,10 +15,12 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "source/common/blocking_pool.h"
 #include "source/common/clock.h"
 #include "source/common/config/config.h"
 #include "source/common/config/flags.h"
+#include "source/common/config/reload.h"
 #include "source/common/crypto.h"
 #include "source/common/log.h"
 #include "source/common/oauth/client_metadata.h"
@@ -27,6 +29,7 @@
 #include "source/common/store/memory_store.h"
 #include "source/common/store/redis_store.h"
 #include "source/common/store/sqlite_store.h"
+#include "source/common/tls.h"
 #include "source/common/token/key_ring.h"
 #include "source/dispatcher.h"
 #include "source/filter_chain.h"
@@ -140,6 +143,57 @@ absl::Status CheckPasswordHashes(const Config& config) {
   return absl::OkStatus();
 }
 
+// The listener's TLS context from listener.tls; null when TLS is off.
+absl::StatusOr<tls::SharedSslCtx> LoadListenerTls(const ListenerTlsConfig& config) {
+  if (!config.enabled()) {
+    return nullptr;
+  }
+  absl::StatusOr<tls::SslCtxPtr> context =
+      tls::CreateServerContext(config.certificate_file, config.key_file);
+  if (!context.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("listener.tls: ", context.status().message()));
+  }
+  return tls::Share(std::move(*context));
+}
+
+// What SIGHUP reads: the configuration file again, with the same flags and environment on top,
+// checked whole (and the certificate and key loaded) before anything of it is applied.
+struct Reload {
+  Config config;
+  tls::SharedSslCtx tls_context;
+  std::vector<std::string> needs_restart;
+};
+
+absl::StatusOr<Reload> ReadReload(const CommandLine& command_line, const Config& running) {
+  absl::StatusOr<Config> next = LoadConfigFile(running.source);
+  if (!next.ok()) {
+    return next.status();
+  }
+  if (absl::Status status = ApplyOverrides(command_line, ProcessEnvironment(), *next);
+      !status.ok()) {
+    return status;
+  }
+  // The listener stays as it is (the kernel may have chosen the port).
+  next->listener.port = running.listener.port;
+  if (absl::Status status = FinalizeConfig(*next); !status.ok()) {
+    return status;
+  }
+  if (absl::Status status = CheckPasswordHashes(*next); !status.ok()) {
+    return status;
+  }
+  Reload reload;
+  reload.needs_restart = ChangesNeedingRestart(running, *next);
+  if (running.listener.tls.enabled() && next->listener.tls.enabled()) {
+    absl::StatusOr<tls::SharedSslCtx> context = LoadListenerTls(next->listener.tls);
+    if (!context.ok()) {
+      return context.status();
+    }
+    reload.tls_context = *std::move(context);
+  }
+  reload.config = *std::move(next);
+  return reload;
+}
+
 absl::StatusOr<Config> LoadConfig(const CommandLine& command_line) {
   if (command_line.config_path.has_value()) {
     return LoadConfigFile(*command_line.config_path);
@@ -205,6 +259,10 @@ int Main(int argc, char** argv) {
   if (absl::Status status = CheckPasswordHashes(config); !status.ok()) {
     return Fail(2, status.message());
   }
+  absl::StatusOr<tls::SharedSslCtx> tls_context = LoadListenerTls(config.listener.tls);
+  if (!tls_context.ok()) {
+    return Fail(2, tls_context.status().message());
+  }
   absl::StatusOr<token::KeyRing> keys = LoadKeys(config, command_line->check_config);
   if (!keys.ok()) {
     return Fail(2, keys.status().message());
@@ -256,14 +314,16 @@ int Main(int argc, char** argv) {
                               "(mcp-oauth-gateway --hash-password)"));
   }
   Server server(config, *chain, **store_backend);
+  WorkerSettings settings{config.limits, *tls_context};
+  server.Apply(settings);
   int signals_seen = 0;
   auto on_signal = [&](const char* name) {
     ++signals_seen;
     state.draining = true;
     if (signals_seen == 1) {
       log::Info(absl::StrCat(name, ": draining; requests in flight have ",
-                             absl::FormatDuration(config.limits.drain_timeout), " to finish"));
-      server.Shutdown(config.limits.drain_timeout);
+                             absl::FormatDuration(settings.limits.drain_timeout), " to finish"));
+      server.Shutdown(settings.limits.drain_timeout);
     } else {
       log::Info(absl::StrCat(name, " again: closing every connection now"));
       server.Shutdown(absl::ZeroDuration());
@@ -273,13 +333,51 @@ int Main(int argc, char** argv) {
       main_dispatcher.WatchSignal(SIGTERM, [&] { on_signal("SIGTERM"); });
   std::unique_ptr<SignalWatch> sigint =
       main_dispatcher.WatchSignal(SIGINT, [&] { on_signal("SIGINT"); });
+  // SIGHUP: users, limits, log level and the listener's certificate from the file again; all or
+  // nothing, and the running configuration stays when the new one is refused.
+  std::unique_ptr<SignalWatch> sighup = main_dispatcher.WatchSignal(SIGHUP, [&] {
+    if (!config.root.defined() || !std::filesystem::exists(config.source)) {
+      log::Error(absl::StrCat("SIGHUP: no configuration file to read again (", config.source,
+                              "); nothing changed"));
+      return;
+    }
+    absl::StatusOr<Reload> reload = ReadReload(*command_line, config);
+    if (!reload.ok()) {
+      log::Error(absl::StrCat("SIGHUP: refused, the running configuration stays: ",
+                              reload.status().message(), "; fix it and send SIGHUP again"));
+      return;
+    }
+    users.Replace(reload->config.users);
+    log::SetLevel(reload->config.log_level);
+    settings.limits = reload->config.limits;
+    if (reload->tls_context != nullptr) {
+      settings.tls_context = reload->tls_context;
+    }
+    server.Apply(settings);
+    log::Info(absl::StrCat(
+        "SIGHUP: reloaded ", config.source, ": ", users.size(), " users, limits, log level",
+        settings.tls_context != nullptr
+            ? absl::StrCat(", certificate ",
+                           tls::CertificateFingerprint(settings.tls_context.get()))
+            : ""));
+    if (!reload->needs_restart.empty()) {
+      log::Warning(absl::StrCat("SIGHUP: ", absl::StrJoin(reload->needs_restart, ", "),
+                                " changed in ", config.source,
+                                ": not applied; restart the gateway for that"));
+    }
+  });
   if (absl::Status status = server.Start(*address, [&main_dispatcher] { main_dispatcher.Exit(); });
       !status.ok()) {
     return Fail(1, status.message());
   }
-  log::Info(absl::StrCat("listening on http://", address->ToString(), " with ",
-                         server.worker_count(), " workers; config ", config.source,
-                         "; MCP clients use ", config.listener.public_url, "/mcp"));
+  log::Info(absl::StrCat("listening on ", settings.tls_context != nullptr ? "https" : "http", "://",
+                         address->ToString(), " with ", server.worker_count(), " workers; config ",
+                         config.source, "; MCP clients use ", config.listener.public_url, "/mcp"));
+  if (settings.tls_context != nullptr) {
+    log::Info(absl::StrCat("TLS certificate ", config.listener.tls.certificate_file, " (",
+                           tls::CertificateFingerprint(settings.tls_context.get()),
+                           "); SIGHUP reloads it"));
+  }
   main_dispatcher.Run();
   server.Join();
   log::Info("stopped");

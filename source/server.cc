@@ -15,7 +15,10 @@ absl::StatusOr<Address> ListenAddress(const ListenerConfig& listener) {
 
 Server::Server(const Config& config, std::shared_ptr<const FilterChain> chain,
                store::StoreBackend& store_backend)
-    : config_(config), chain_(std::move(chain)), store_backend_(store_backend) {}
+    : config_(config),
+      chain_(std::move(chain)),
+      store_backend_(store_backend),
+      settings_{config.limits, nullptr} {}
 
 Server::~Server() {
   Shutdown(absl::ZeroDuration());
@@ -45,6 +48,7 @@ absl::Status Server::Start(const Address& address, std::function<void()> on_stop
   running_ = fds.size();
   for (int i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, config_, chain_, store_backend_, fds[i]));
+    workers_.back()->Apply(settings_);
   }
   for (auto& worker : workers_) {
     worker->Start([this] {
@@ -54,6 +58,13 @@ absl::Status Server::Start(const Address& address, std::function<void()> on_stop
     });
   }
   return absl::OkStatus();
+}
+
+void Server::Apply(const WorkerSettings& settings) {
+  settings_ = settings;
+  for (auto& worker : workers_) {
+    worker->Apply(settings);
+  }
 }
 
 void Server::Shutdown(absl::Duration deadline) {

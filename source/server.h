@@ -1,8 +1,8 @@
 #pragma once
 
 // The listener side of the gateway: binds the listening sockets (one per worker, SO_REUSEPORT)
-// and runs the workers. Owned by main(); Start(), Join() and the destructor run on the main
-// thread, Shutdown() on any thread.
+// and runs the workers. Owned by main(); Start(), Apply(), Join() and the destructor run on the
+// main thread, Shutdown() on any thread.
 
 #include <atomic>
 #include <functional>
@@ -36,6 +36,11 @@ class Server {
   absl::Status Start(const Address& address, std::function<void()> on_stopped);
   size_t worker_count() const { return workers_.size(); }
 
+  // The limits and the TLS context (null: plain HTTP) for the workers: before Start(), what they
+  // start with (else config.limits, plain HTTP); after, handed to each worker on its own thread
+  // (SIGHUP), for the connections it accepts from then on.
+  void Apply(const WorkerSettings& settings);
+
   // Stops accepting and lets requests in flight finish for up to `deadline`. Thread-safe; a
   // second call with a zero deadline closes what is left at once.
   void Shutdown(absl::Duration deadline);
@@ -45,6 +50,7 @@ class Server {
   const Config& config_;
   std::shared_ptr<const FilterChain> chain_;
   store::StoreBackend& store_backend_;
+  WorkerSettings settings_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::function<void()> on_stopped_;
   std::atomic<size_t> running_{0};

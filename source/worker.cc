@@ -30,20 +30,6 @@ const std::string& OverLimitReply() {
   return *reply;
 }
 
-// Answers a connection the worker cannot take, without reading its request beyond what has
-// arrived, up to 64 KiB (drained first, so that closing does not reset the connection before
-// the reply; a client that sends more while being refused gets the reset).
-void RefuseConnection(int fd) {
-  char discard[16384];
-  for (int read = 0; read < 4 && ::recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0; ++read) {
-  }
-  const std::string& reply = OverLimitReply();
-  const ssize_t sent = ::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  (void)sent;  // a client that cannot take even this much loses only the explanation
-  ::shutdown(fd, SHUT_WR);
-  ::close(fd);
-}
-
 }  // namespace
 
 Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain,
@@ -52,6 +38,7 @@ Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChai
       config_(config),
       chain_(std::move(chain)),
       listen_fd_(listen_fd),
+      settings_{config.limits, nullptr},
       dispatcher_(absl::StrCat("worker-", index)),
       http_client_(dispatcher_, config.ClientOptions()),
       store_(store_backend.ForWorker(dispatcher_)),
@@ -60,7 +47,7 @@ Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChai
                      return std::make_unique<ActiveRequest>(
                          *chain_,
                          WorkerServices{dispatcher_, http_client_, *store_,
-                                        config_.limits.connection.buffer_bytes},
+                                        settings_.limits.connection.buffer_bytes},
                          encoder, absl::StrCat(index_, "-", ++requests_));
                    }) {
   connections_.OnClosed([this] { ExitIfDrained(); });
@@ -89,6 +76,21 @@ void Worker::Join() {
   }
 }
 
+void Worker::Apply(WorkerSettings settings) {
+  if (!thread_.joinable()) {
+    UseSettings(std::move(settings));
+    return;
+  }
+  dispatcher_.Post(
+      [this, settings = std::move(settings)]() mutable { UseSettings(std::move(settings)); });
+}
+
+void Worker::UseSettings(WorkerSettings settings) {
+  settings_ = std::move(settings);
+  connections_.SetLimits(settings_.limits.connection);
+  http_client_.SetOptions(settings_.limits.ClientOptions(config_.upstream.ca_file));
+}
+
 void Worker::Drain(absl::Duration deadline) {
   dispatcher_.Post([this, deadline] { StartDrain(deadline); });
 }
@@ -113,20 +115,36 @@ void Worker::OnAccept(int fd, const Address& peer) {
     ::close(fd);
     return;
   }
-  if (static_cast<int64_t>(connections_.size()) >= config_.limits.max_connections) {
-    RefuseConnection(fd);
+  if (static_cast<int64_t>(connections_.size()) >= settings_.limits.max_connections) {
+    if (settings_.tls_context == nullptr) {  // a TLS client could not read the plain reply
+      SendFinalReply(fd, OverLimitReply());
+    }
+    ::close(fd);
     ++refused_;
     const absl::Time now = absl::Now();
     if (now - last_refusal_log_ >= absl::Seconds(1)) {  // a flood must not flood the log
       last_refusal_log_ = now;
       log::Warning(absl::StrCat("worker ", index_, ": at limits.max_connections (",
-                                config_.limits.max_connections, "); ", refused_,
+                                settings_.limits.max_connections, "); ", refused_,
                                 " connection(s) answered 503 so far"));
     }
     return;
   }
   SetNoDelay(fd);
-  connections_.Add(dispatcher_.CreateSocketBufferEvent(fd), peer);
+  if (settings_.tls_context == nullptr) {
+    connections_.Add(dispatcher_.CreateSocketBufferEvent(fd), peer);
+    return;
+  }
+  // The handshake runs inside the bufferevent; the connection's header timeout bounds it, and a
+  // failed one closes the connection (logged at debug by the connection).
+  SSL* ssl = SSL_new(settings_.tls_context.get());
+  if (ssl == nullptr) {
+    log::Warning(absl::StrCat("worker ", index_, ": ", tls::LastError("cannot make a TLS session"),
+                              "; connection from ", peer.ToString(), " closed"));
+    ::close(fd);
+    return;
+  }
+  connections_.Add(dispatcher_.CreateTlsBufferEvent(fd, ssl, /*server=*/true), peer);
 }
 
 void Worker::StartDrain(absl::Duration deadline) {

@@ -7,7 +7,7 @@
 // What workers share, and how it is protected: the Config and the FilterChain (immutable after
 // start-up, so read without locks), the ServerState (atomics), and the log (one write(2) per
 // line). Everything else a worker owns alone, touched only on its own thread. Other threads talk
-// to a worker through Drain(), which posts to its dispatcher.
+// to a worker through Drain() and Apply(), which post to its dispatcher.
 
 #include <functional>
 #include <memory>
@@ -17,10 +17,18 @@
 #include "source/common/http/client.h"
 #include "source/common/http/connection_set.h"
 #include "source/common/store/store.h"
+#include "source/common/tls.h"
 #include "source/dispatcher.h"
 #include "source/filter_chain.h"
 
 namespace gateway {
+
+// What may change in a running worker (SIGHUP): the limits and the listener's TLS context. Each
+// worker keeps its own copy, replaced on its own thread.
+struct WorkerSettings {
+  LimitsConfig limits;
+  tls::SharedSslCtx tls_context;  // null: plain HTTP
+};
 
 class Worker {
  public:
@@ -35,10 +43,15 @@ class Worker {
   // response; whatever is still open after `deadline` is closed. The loop then ends.
   void Drain(absl::Duration deadline);
   void Join();
+  // Called on the main thread. Before Start() the settings take effect at once; after, on the
+  // worker's thread, for connections accepted from then on (open ones keep their limits and
+  // their TLS session) and for what the upstream client does next.
+  void Apply(WorkerSettings settings);
 
  private:
   void Run();
   void OnAccept(int fd, const Address& peer);
+  void UseSettings(WorkerSettings settings);
   void StartDrain(absl::Duration deadline);
   void CloseAll(http::StreamEnd reason);
   void ExitIfDrained();
@@ -47,6 +60,7 @@ class Worker {
   const Config& config_;
   const std::shared_ptr<const FilterChain> chain_;
   int listen_fd_;
+  WorkerSettings settings_;
   Dispatcher dispatcher_;  // declared before everything that uses it, so destroyed after it
   http::HttpClient http_client_;
   std::unique_ptr<store::Store> store_;

@@ -174,6 +174,15 @@ bool IsPublicAddress(const Address& address) {
            (ip[0] == 0x20 && ip[1] == 0x01 && ip[2] == 0x0d && ip[3] == 0xb8));  // documentation
 }
 
+void SendFinalReply(int fd, absl::string_view reply) {
+  char discard[16384];
+  for (int read = 0; read < 4 && ::recv(fd, discard, sizeof(discard), MSG_DONTWAIT) > 0; ++read) {
+  }
+  const ssize_t sent = ::send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)sent;  // a client that cannot take even this much loses only the explanation
+  ::shutdown(fd, SHUT_WR);
+}
+
 void SetNoDelay(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

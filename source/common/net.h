@@ -45,6 +45,11 @@ absl::StatusOr<int> ListenReusePort(const Address& address, int backlog);
 // that do not come from the gateway's own configuration.
 bool IsPublicAddress(const Address& address);
 
+// Answers a connection that will not be served with `reply` and ends the gateway's side: what the
+// client has sent so far is read first, up to 64 KiB, so that the close does not reset the
+// connection before the reply is read; `fd` stays open (the caller closes it).
+void SendFinalReply(int fd, absl::string_view reply);
+
 // Sets TCP_NODELAY: MCP replies and SSE events are small and must leave at once.
 void SetNoDelay(int fd);
 

@@ -1,6 +1,8 @@
 #pragma once
 
-// OpenSSL contexts and sessions for the upstream client (and, later, the TLS listener).
+// OpenSSL contexts and sessions for the upstream client and the TLS listener. Contexts are made
+// on the main thread; a context is then read-only and may be shared by every worker (OpenSSL
+// locks what it changes inside, such as the session cache).
 
 #include <openssl/ssl.h>
 
@@ -25,9 +27,21 @@ using SslPtr = std::unique_ptr<SSL, SslDeleter>;
 // `ca_file` when given, ALPN "http/1.1".
 absl::StatusOr<SslCtxPtr> CreateClientContext(const std::string& ca_file);
 
-// A server context with the certificate chain and key from PEM files.
+// A server context with the certificate chain and key from PEM files (the key must match the
+// certificate): TLS 1.2 or later with OpenSSL's default ciphers, ALPN "http/1.1", no
+// renegotiation. Errors name the file and what is wrong with it.
 absl::StatusOr<SslCtxPtr> CreateServerContext(const std::string& certificate_file,
                                               const std::string& key_file);
+
+// The listener's context, shared by the workers: a worker holds the one it accepts with, every
+// session holds its own reference (SSL_new), so swapping it on SIGHUP leaves open connections be.
+using SharedSslCtx = std::shared_ptr<SSL_CTX>;
+SharedSslCtx Share(SslCtxPtr ctx);
+
+// "SHA256:AB:CD:..." of the context's certificate (public; for logs), or "" without one.
+std::string CertificateFingerprint(SSL_CTX* ctx);
+// The same for an X509 certificate (a client's view of a server).
+std::string CertificateFingerprint(X509* certificate);
 
 // A client session for `host`: SNI (for names, not addresses) and verification that the
 // certificate is for `host` (RFC 6125; IP addresses against IP SANs).

@@ -128,9 +128,11 @@ class GatewayFixture : public ::testing::Test {
   // On the port of the previous start, if there was one (a restart keeps the URLs clients know).
   void StartGateway(absl::string_view extra_yaml = "") {
     const std::string yaml = absl::StrCat(
-        "listener: {port: ", port_, ", workers: 2}\nupstream:\n", upstream_section_,
+        "listener: {port: ", port_, ", workers: 2", listener_yaml_, "}\nupstream:\n",
+        upstream_section_,
         "users: [{name: alice, password: wonderland}, {name: bob, password: builder}]\n",
         login_yaml_, extra_yaml);
+    gateway_yaml_ = yaml;
     gateway_ = std::make_unique<ChildProcess>(
         GATEWAY_BINARY,
         std::vector<std::string>{absl::StrCat("--config=", dir_.Write("gateway.yaml", yaml))},
@@ -151,11 +153,13 @@ class GatewayFixture : public ::testing::Test {
 
   // The gateway the helpers below talk to.
   uint16_t Port() const { return port_override_ != 0 ? port_override_ : port_; }
+  // The same, over TLS when the gateway listens with it (tls_ca_file_).
+  testing::Endpoint Gateway() const { return testing::Endpoint(Port(), tls_ca_file_); }
 
   RawResponse Get(const std::string& target,
                   std::vector<std::pair<std::string, std::string>> headers = {}) {
     absl::StatusOr<RawResponse> response =
-        testing::Send(Port(), HttpRequest{"GET", target, std::move(headers), ""});
+        testing::Send(Gateway(), HttpRequest{"GET", target, std::move(headers), ""});
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : RawResponse();
   }
@@ -163,7 +167,7 @@ class GatewayFixture : public ::testing::Test {
   RawResponse PostForm(const std::string& target,
                        const std::vector<std::pair<std::string, std::string>>& form,
                        std::vector<std::pair<std::string, std::string>> headers = {}) {
-    absl::StatusOr<RawResponse> response = testing::PostForm(Port(), target, form, headers);
+    absl::StatusOr<RawResponse> response = testing::PostForm(Gateway(), target, form, headers);
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : RawResponse();
   }
@@ -174,7 +178,7 @@ class GatewayFixture : public ::testing::Test {
                      auth_method, R"(","grant_types":["authorization_code","refresh_token"],)",
                      R"("response_types":["code"],"client_name":")", name, R"("})");
     absl::StatusOr<RawResponse> response = testing::Send(
-        Port(), HttpRequest{"POST", "/register", {{"Content-Type", "application/json"}}, body});
+        Gateway(), HttpRequest{"POST", "/register", {{"Content-Type", "application/json"}}, body});
     EXPECT_TRUE(response.ok());
     EXPECT_EQ(response->status, 201) << response->body;
     absl::StatusOr<rapidjson::Document> json = json::Parse(response->body);
@@ -258,7 +262,7 @@ class GatewayFixture : public ::testing::Test {
     last_upstream_callback_ = upstream_done->Header("location");
     // Back at the gateway's callback, which sends the browser on to the client.
     absl::StatusOr<RawResponse> callback =
-        testing::GetUrl(last_upstream_callback_ + callback_suffix);
+        testing::GetUrl(last_upstream_callback_ + callback_suffix, tls_ca_file_);
     EXPECT_TRUE(callback.ok());
     EXPECT_EQ(callback->status, 302) << callback->body;
     return callback->Header("location");
@@ -315,7 +319,7 @@ class GatewayFixture : public ::testing::Test {
       headers.emplace_back("Mcp-Session-Id", session);
     }
     absl::StatusOr<RawResponse> response =
-        testing::Send(Port(), HttpRequest{"POST", "/mcp", std::move(headers), json});
+        testing::Send(Gateway(), HttpRequest{"POST", "/mcp", std::move(headers), json});
     EXPECT_TRUE(response.ok()) << response.status();
     return response.ok() ? *response : RawResponse();
   }
@@ -366,8 +370,13 @@ class GatewayFixture : public ::testing::Test {
   uint16_t upstream_port_ = 0;
   std::string upstream_section_;
   std::unique_ptr<ChildProcess> gateway_;
+  std::string gateway_yaml_;  // what the last StartGateway() wrote to dir_/gateway.yaml
   uint16_t port_ = 0;
   std::string login_yaml_ = "login: {max_failures: 3, failure_window: 1m}\n";
+  // More of the listener mapping (", tls: {...}"), and the CA file that makes the helpers above
+  // speak TLS to the gateway.
+  std::string listener_yaml_;
+  std::string tls_ca_file_;
   // Where this thread's requests go instead of port_, when set (several replicas at once).
   static inline thread_local uint16_t port_override_ = 0;
 };

@@ -29,13 +29,15 @@ std::string Attribute(absl::string_view tag, absl::string_view name) {
 
 }  // namespace
 
-absl::StatusOr<RawResponse> Send(uint16_t port, const HttpRequest& request) {
-  absl::StatusOr<RawClient> client = RawClient::Connect(port);
+absl::StatusOr<RawResponse> Send(const Endpoint& endpoint, const HttpRequest& request) {
+  absl::StatusOr<RawClient> client = endpoint.ca_file.empty()
+                                         ? RawClient::Connect(endpoint.port)
+                                         : RawClient::ConnectTls(endpoint.port, endpoint.ca_file);
   if (!client.ok()) {
     return client.status();
   }
   std::string text = absl::StrCat(request.method, " ", request.target,
-                                  " HTTP/1.1\r\nHost: 127.0.0.1:", port, "\r\n");
+                                  " HTTP/1.1\r\nHost: 127.0.0.1:", endpoint.port, "\r\n");
   for (const auto& [name, value] : request.headers) {
     absl::StrAppend(&text, name, ": ", value, "\r\n");
   }
@@ -49,19 +51,20 @@ absl::StatusOr<RawResponse> Send(uint16_t port, const HttpRequest& request) {
   return client->ReadResponse(absl::Seconds(20), request.method == "HEAD");
 }
 
-absl::StatusOr<RawResponse> GetUrl(const std::string& url) {
+absl::StatusOr<RawResponse> GetUrl(const std::string& url, const std::string& ca_file) {
   absl::StatusOr<Url> parsed = ParseUrl(url);
   if (!parsed.ok()) {
     return parsed.status();
   }
-  return Send(parsed->port, HttpRequest{"GET", parsed->Target(), {}, ""});
+  return Send(Endpoint(parsed->port, parsed->tls() ? ca_file : ""),
+              HttpRequest{"GET", parsed->Target(), {}, ""});
 }
 
-absl::StatusOr<RawResponse> PostForm(uint16_t port, const std::string& target,
+absl::StatusOr<RawResponse> PostForm(const Endpoint& endpoint, const std::string& target,
                                      const std::vector<std::pair<std::string, std::string>>& form,
                                      std::vector<std::pair<std::string, std::string>> headers) {
   headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
-  return Send(port, HttpRequest{"POST", target, std::move(headers), oauth::EncodeForm(form)});
+  return Send(endpoint, HttpRequest{"POST", target, std::move(headers), oauth::EncodeForm(form)});
 }
 
 absl::StatusOr<HtmlForm> FirstForm(absl::string_view html) {

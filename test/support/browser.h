@@ -23,12 +23,21 @@ struct HttpRequest {
   std::string body;
 };
 
-// Sends one request on a new connection to 127.0.0.1:`port` and reads the response.
-absl::StatusOr<RawResponse> Send(uint16_t port, const HttpRequest& request);
-// A GET of an absolute http://127.0.0.1:PORT/... URL (a Location header).
-absl::StatusOr<RawResponse> GetUrl(const std::string& url);
-// A POST of a form to `port`.
-absl::StatusOr<RawResponse> PostForm(uint16_t port, const std::string& target,
+// Where a request goes: 127.0.0.1:`port`, over TLS when `ca_file` is set (the server's
+// certificate must chain to it; RawClient::ConnectTls).
+struct Endpoint {
+  Endpoint(uint16_t port, std::string ca_file = "") : port(port), ca_file(std::move(ca_file)) {}
+  uint16_t port;
+  std::string ca_file;
+};
+
+// Sends one request on a new connection to `endpoint` and reads the response.
+absl::StatusOr<RawResponse> Send(const Endpoint& endpoint, const HttpRequest& request);
+// A GET of an absolute http://127.0.0.1:PORT/... URL (a Location header); https:// URLs go over
+// TLS, trusting `ca_file`.
+absl::StatusOr<RawResponse> GetUrl(const std::string& url, const std::string& ca_file = "");
+// A POST of a form to `endpoint`.
+absl::StatusOr<RawResponse> PostForm(const Endpoint& endpoint, const std::string& target,
                                      const std::vector<std::pair<std::string, std::string>>& form,
                                      std::vector<std::pair<std::string, std::string>> headers = {});
 

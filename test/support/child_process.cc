@@ -96,22 +96,44 @@ int ChildProcess::Stop() {
 }
 
 bool ChildProcess::WaitForOutput(absl::string_view text, absl::Duration timeout) {
+  return WaitForOutputTimes(text, 1, timeout);
+}
+
+bool ChildProcess::WaitForOutputTimes(absl::string_view text, int times, absl::Duration timeout) {
+  const std::string needle(text);
   absl::MutexLock lock(&mutex_);
+  auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> bool {
+    int count = 0;
+    for (size_t at = output_.find(needle); at != std::string::npos && count < times;
+         at = output_.find(needle, at + needle.size())) {
+      ++count;
+    }
+    return count >= times;
+  };
   auto ready = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) -> bool {
-    return absl::StrContains(output_, text) || output_closed_;
+    return seen() || output_closed_;
   };
   mutex_.AwaitWithTimeout(absl::Condition(&ready), timeout);
-  return absl::StrContains(output_, text);
+  return seen();
 }
 
 uint16_t ChildProcess::WaitForPort() {
-  constexpr char kMarker[] = "listening on http://127.0.0.1:";
+  const std::string kMarker = "listening on http";
+  const std::string kAddress = "://127.0.0.1:";
   if (!WaitForOutput(kMarker)) {
     ADD_FAILURE() << "the process did not start: " << Output();
     return 0;
   }
   const std::string out = Output();
-  const size_t at = out.find(kMarker) + sizeof(kMarker) - 1;
+  size_t at = out.find(kMarker) + kMarker.size();
+  if (at < out.size() && out[at] == 's') {
+    ++at;  // https
+  }
+  if (out.compare(at, kAddress.size(), kAddress) != 0) {
+    ADD_FAILURE() << "not a 127.0.0.1 listener: " << out;
+    return 0;
+  }
+  at += kAddress.size();
   size_t end = at;
   while (end < out.size() && absl::ascii_isdigit(static_cast<unsigned char>(out[end]))) {
     ++end;

@@ -44,7 +44,10 @@ class ChildProcess {
 
   // Waits until the output contains `text` (true), or the process ends, or the time is up.
   bool WaitForOutput(absl::string_view text, absl::Duration timeout = absl::Seconds(15));
-  // The port of the first "listening on http://127.0.0.1:PORT" line; 0 (and a test failure) if
+  // The same, until `text` has appeared `times` times.
+  bool WaitForOutputTimes(absl::string_view text, int times,
+                          absl::Duration timeout = absl::Seconds(15));
+  // The port of the first "listening on http(s)://127.0.0.1:PORT" line; 0 (and a test failure) if
   // none appears.
   uint16_t WaitForPort();
   void Signal(int signal_number);

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -76,8 +78,46 @@ absl::StatusOr<RawClient> RawClient::Connect(uint16_t port, const char* ip, cons
   return RawClient(fd);
 }
 
+absl::StatusOr<RawClient> RawClient::ConnectTls(uint16_t port, const std::string& ca_file) {
+  absl::StatusOr<RawClient> client = Connect(port);
+  if (!client.ok()) {
+    return client.status();
+  }
+  absl::StatusOr<tls::SslCtxPtr> context = tls::CreateClientContext(ca_file);
+  if (!context.ok()) {
+    return context.status();
+  }
+  absl::StatusOr<tls::SslPtr> ssl = tls::NewClientSession(context->get(), "localhost");
+  if (!ssl.ok()) {
+    return ssl.status();
+  }
+  client->ssl_ = std::move(*ssl);
+  SSL_set_fd(client->ssl_.get(), client->fd_);
+  // A read that finds only a TLS 1.3 session ticket returns, so Fill() keeps its deadline.
+  SSL_clear_mode(client->ssl_.get(), SSL_MODE_AUTO_RETRY);
+  if (SSL_connect(client->ssl_.get()) != 1) {
+    return absl::UnavailableError(
+        absl::StrCat("TLS handshake with port ", port, ": ", tls::LastError("failed")));
+  }
+  return client;
+}
+
+std::string RawClient::PeerFingerprint() const {
+  return ssl_ != nullptr ? tls::CertificateFingerprint(SSL_get0_peer_certificate(ssl_.get())) : "";
+}
+
+std::string RawClient::AlpnProtocol() const {
+  const unsigned char* protocol = nullptr;
+  unsigned int length = 0;
+  if (ssl_ != nullptr) {
+    SSL_get0_alpn_selected(ssl_.get(), &protocol, &length);
+  }
+  return protocol != nullptr ? std::string(reinterpret_cast<const char*>(protocol), length) : "";
+}
+
 RawClient::RawClient(RawClient&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
+      ssl_(std::move(other.ssl_)),
       buffer_(std::move(other.buffer_)),
       closed_(other.closed_) {}
 
@@ -85,6 +125,7 @@ RawClient& RawClient::operator=(RawClient&& other) noexcept {
   if (this != &other) {
     Close();
     fd_ = std::exchange(other.fd_, -1);
+    ssl_ = std::move(other.ssl_);
     buffer_ = std::move(other.buffer_);
     closed_ = other.closed_;
   }
@@ -94,6 +135,7 @@ RawClient& RawClient::operator=(RawClient&& other) noexcept {
 RawClient::~RawClient() { Close(); }
 
 void RawClient::Close() {
+  ssl_.reset();
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
@@ -108,6 +150,15 @@ void RawClient::SetReceiveBuffer(int bytes) {
 
 bool RawClient::Send(absl::string_view bytes) {
   while (!bytes.empty()) {
+    if (ssl_ != nullptr) {
+      const int written = SSL_write(ssl_.get(), bytes.data(), static_cast<int>(bytes.size()));
+      if (written <= 0) {
+        ERR_clear_error();
+        return false;
+      }
+      bytes.remove_prefix(static_cast<size_t>(written));
+      continue;
+    }
     ssize_t written = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (written < 0) {
       if (errno == EINTR) {
@@ -129,8 +180,11 @@ bool RawClient::Fill(absl::Time deadline) {
     if (left <= absl::ZeroDuration()) {
       return false;
     }
+    // Bytes OpenSSL already decrypted are not in the socket for poll() to see.
+    const bool pending = ssl_ != nullptr && SSL_pending(ssl_.get()) > 0;
     pollfd descriptor{fd_, POLLIN, 0};
-    const int ready = ::poll(&descriptor, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
+    const int ready =
+        pending ? 1 : ::poll(&descriptor, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
     if (ready < 0 && errno == EINTR) {
       continue;
     }
@@ -138,6 +192,20 @@ bool RawClient::Fill(absl::Time deadline) {
       return false;
     }
     char chunk[16384];
+    if (ssl_ != nullptr) {
+      const int got = SSL_read(ssl_.get(), chunk, sizeof(chunk));
+      if (got <= 0) {
+        const int error = SSL_get_error(ssl_.get(), got);
+        ERR_clear_error();
+        if (error == SSL_ERROR_WANT_READ) {
+          continue;  // a record not yet whole, or a TLS 1.3 session ticket
+        }
+        closed_ = true;
+        return false;
+      }
+      buffer_.append(chunk, static_cast<size_t>(got));
+      return true;
+    }
     ssize_t got = ::recv(fd_, chunk, sizeof(chunk), 0);
     if (got < 0 && errno == EINTR) {
       continue;

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "source/common/tls.h"
 
 namespace gateway::testing {
 
@@ -33,6 +34,9 @@ class RawClient {
   // address on loopback.
   static absl::StatusOr<RawClient> Connect(uint16_t port, const char* ip = "127.0.0.1",
                                            const char* source_ip = nullptr);
+  // The same over TLS (1.2 or later, ALPN http/1.1): the server's certificate must chain to
+  // `ca_file` and be for "localhost" (which is also sent as SNI). The handshake is done on return.
+  static absl::StatusOr<RawClient> ConnectTls(uint16_t port, const std::string& ca_file);
   RawClient(RawClient&& other) noexcept;
   RawClient& operator=(RawClient&& other) noexcept;
   ~RawClient();
@@ -53,6 +57,10 @@ class RawClient {
   void ShutdownWrite();
   void Close();
   int fd() const { return fd_; }
+  // TLS only: the server certificate's fingerprint (tls::CertificateFingerprint) and the
+  // protocol ALPN chose ("" for none).
+  std::string PeerFingerprint() const;
+  std::string AlpnProtocol() const;
 
  private:
   explicit RawClient(int fd) : fd_(fd) {}
@@ -62,6 +70,7 @@ class RawClient {
   absl::StatusOr<std::string> ReadExactly(size_t count, absl::Time deadline);
 
   int fd_ = -1;
+  tls::SslPtr ssl_;  // set for TLS connections
   std::string buffer_;
   bool closed_ = false;
 };

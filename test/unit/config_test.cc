@@ -7,8 +7,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "source/common/config/reload.h"
 #include "source/filter_chain.h"
 #include "source/filter_registry.h"
 #include "test/support/test_services.h"
@@ -153,6 +156,55 @@ TEST(ConfigTest, FinalizeRequiresAnUpstream) {
   EXPECT_EQ(config->listener.public_url, "http://localhost:8002");
 }
 
+TEST(ConfigTest, ListenerTlsTakesBothFilesAndMakesThePublicUrlHttps) {
+  absl::StatusOr<Config> config = ParseConfig(
+      "listener:\n  port: 8443\n  tls: {certificate_file: /etc/c.pem, key_file: /etc/k.pem}\n"
+      "upstream: {rs: http://127.0.0.1:3001/mcp}\n",
+      "test.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->listener.tls.enabled());
+  EXPECT_EQ(config->listener.tls.certificate_file, "/etc/c.pem");
+  EXPECT_EQ(config->listener.tls.key_file, "/etc/k.pem");
+  ASSERT_TRUE(FinalizeConfig(*config).ok());
+  EXPECT_EQ(config->listener.public_url, "https://localhost:8443");
+
+  EXPECT_THAT(ErrorOf("listener:\n  tls: {certificate_file: /etc/c.pem}\nfilters: [{name: x}]\n"),
+              HasSubstr("test.yaml:2:8: listener.tls: give both certificate_file and key_file"));
+  EXPECT_THAT(ErrorOf("listener:\n  tls: {cert: /etc/c.pem}\nfilters: [{name: x}]\n"),
+              HasSubstr("listener.tls.cert: unknown key"));
+}
+
+// SIGHUP applies users, limits, log and a new certificate; anything else waits for a restart.
+TEST(ConfigTest, ReloadNamesTheChangesThatNeedARestart) {
+  const std::string base =
+      "listener:\n  port: 8443\n  tls: {certificate_file: /a.pem, key_file: /a.key}\n"
+      "upstream: {rs: http://127.0.0.1:3001/mcp, scopes: read}\n"
+      "users: [{name: a, password: b}]\n";
+  absl::StatusOr<Config> running = ParseConfig(base, "test.yaml");
+  ASSERT_TRUE(running.ok()) << running.status();
+  auto changes = [&](const std::string& yaml) {
+    absl::StatusOr<Config> next = ParseConfig(yaml, "test.yaml");
+    EXPECT_TRUE(next.ok()) << next.status();
+    return next.ok() ? ChangesNeedingRestart(*running, *next) : std::vector<std::string>{"?"};
+  };
+  EXPECT_THAT(changes(base), ::testing::IsEmpty());
+  EXPECT_THAT(changes(absl::StrReplaceAll(base, {{"/a.pem", "/b.pem"}, {"/a.key", "/b.key"}}) +
+                      "limits: {max_connections: 10}\nlog: {level: debug}\n"),
+              ::testing::IsEmpty());
+  EXPECT_THAT(changes(absl::StrReplaceAll(base, {{"[{name: a, password: b}]",
+                                                  "[{name: a, password: b}, {name: c, "
+                                                  "password: d}]"}})),
+              ::testing::IsEmpty());
+  EXPECT_THAT(changes(absl::StrReplaceAll(
+                          base, {{"scopes: read", "scopes: write"}, {"port: 8443", "port: 9443"}}) +
+                      "store: {type: memory}\n"),
+              ::testing::ElementsAre("listener.port", "store", "upstream.scopes"));
+  // Turning TLS off (or on) changes the public URL: a restart.
+  EXPECT_THAT(changes("listener:\n  port: 8443\nupstream: {rs: http://127.0.0.1:3001/mcp, "
+                      "scopes: read}\nusers: [{name: a, password: b}]\n"),
+              ::testing::ElementsAre("listener.tls"));
+}
+
 TEST(ConfigTest, MatchesPathPrefixAndMethod) {
   RouteMatch exact{.path = "/healthz", .prefix = "", .methods = {"GET"}};
   EXPECT_TRUE(exact.Matches("GET", "/healthz"));
@@ -236,10 +288,15 @@ TEST(ConfigTest, EveryKeyInTheReadmeReferenceIsOneTheParserReads) {
     if (key == "users" || key == "filters") {
       continue;  // lists, checked by the parsing tests above
     }
-    const size_t dot = key.find('.');
-    ASSERT_NE(dot, std::string::npos) << key;
-    const std::string yaml = absl::StrCat(key.substr(0, dot), ":\n  ", key.substr(dot + 1),
-                                          ": \"x\"\nfilters: [{name: health}]\n");
+    ASSERT_NE(key.find('.'), std::string::npos) << key;
+    // listener.tls.key_file → "listener:\n  tls:\n    key_file: "x"".
+    std::string yaml;
+    std::string indent;
+    for (absl::string_view part : absl::StrSplit(key, '.')) {
+      absl::StrAppend(&yaml, yaml.empty() ? "" : ":\n", indent, part);
+      indent += "  ";
+    }
+    absl::StrAppend(&yaml, ": \"x\"\nfilters: [{name: health}]\n");
     absl::StatusOr<Config> config = ParseConfig(yaml, "readme.yaml");
     if (!config.ok()) {
       EXPECT_THAT(config.status().message(), Not(HasSubstr("unknown key"))) << key;

@@ -3,6 +3,7 @@
 // and the SSRF rule of upstream discovery.
 
 #include <fstream>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -19,13 +20,39 @@
 #include "source/common/oauth/registration.h"
 #include "source/common/oauth/token_issuer.h"
 #include "source/common/oauth/upstream_client.h"
+#include "source/common/oauth/users.h"
 #include "source/common/token/token_pair.h"
+#include "source/dispatcher.h"
 
 namespace gateway::oauth {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+// SIGHUP replaces the users; checks from then on see the new list, hashed or plain.
+TEST(UsersTest, ReplaceSwapsTheListForLaterChecks) {
+  BlockingPool pool(1);
+  Dispatcher dispatcher("test");
+  Users users({{"alice", "wonderland"}}, pool);
+  auto check = [&](const std::string& name, const std::string& password) {
+    std::optional<bool> result;
+    users.Verify(dispatcher, name, password, [&](bool match) {
+      result = match;
+      dispatcher.Exit();
+    });
+    dispatcher.Run();
+    return result.value_or(false);
+  };
+  EXPECT_TRUE(check("alice", "wonderland"));
+  users.Replace({{"carol", crypto::HashPassword("cheshire")}, {"dave", "plain"}});
+  EXPECT_EQ(users.size(), 2u);
+  EXPECT_EQ(users.plain_count(), 1);
+  EXPECT_FALSE(check("alice", "wonderland"));
+  EXPECT_TRUE(check("carol", "cheshire"));
+  EXPECT_FALSE(check("carol", "wonderland"));
+  EXPECT_TRUE(check("dave", "plain"));
+}
 
 TEST(FormTest, ParsesDecodesAndRefusesRepeats) {
   absl::StatusOr<Form> form = Form::Parse("a=1&b=x%20y+z&empty=&flag");

@@ -51,6 +51,13 @@ void ParseListener(MapReader& root, ListenerConfig& out) {
   out.port = static_cast<int>(reader.Int("port", out.port, 0, 65535));
   out.public_url = reader.UrlString("public_url");
   out.workers = static_cast<int>(reader.Int("workers", out.workers, 0, 256));
+  MapReader tls(reader.Child("tls"));
+  out.tls.certificate_file = tls.String("certificate_file");
+  out.tls.key_file = tls.String("key_file");
+  if (out.tls.certificate_file.empty() != out.tls.key_file.empty()) {
+    tls.AddError(tls.node().Error("give both certificate_file and key_file"));
+  }
+  reader.AddError(tls.Finish());
   if (out.address != "localhost" && !Address::FromIp(out.address, 0).ok()) {
     reader.AddError(reader.Child("address").Error(
         absl::StrCat("expected an IP address (or localhost), got \"", out.address, "\"")));
@@ -297,16 +304,18 @@ bool RouteMatch::Matches(absl::string_view method, absl::string_view request_pat
   return true;
 }
 
-http::ClientOptions Config::ClientOptions() const {
+http::ClientOptions LimitsConfig::ClientOptions(const std::string& ca_file) const {
   http::ClientOptions options;
-  options.connect_timeout = limits.connect_timeout;
-  options.stream_idle_timeout = limits.connection.stream_idle_timeout;
-  options.pool_idle_timeout = limits.upstream_idle_timeout;
-  options.buffer_bytes = limits.connection.buffer_bytes;
-  options.parser = limits.connection.parser;
-  options.ca_file = upstream.ca_file;
+  options.connect_timeout = connect_timeout;
+  options.stream_idle_timeout = connection.stream_idle_timeout;
+  options.pool_idle_timeout = upstream_idle_timeout;
+  options.buffer_bytes = connection.buffer_bytes;
+  options.parser = connection.parser;
+  options.ca_file = ca_file;
   return options;
 }
+
+http::ClientOptions Config::ClientOptions() const { return limits.ClientOptions(upstream.ca_file); }
 
 absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view file_name) {
   absl::StatusOr<Node> root = config::ParseYaml(yaml, file_name);
@@ -315,6 +324,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
   }
   Config config;
   config.source = std::string(file_name);
+  config.root = *root;
   MapReader reader(*root);
   if (!root->defined()) {
     reader.AddError(root->Error("the file is empty"));
@@ -360,7 +370,8 @@ absl::Status FinalizeConfig(Config& config) {
         ": no upstream MCP server: set upstream.rs in gateway.yaml or pass --upstream-rs=URL"));
   }
   if (config.listener.public_url.empty()) {
-    config.listener.public_url = absl::StrCat("http://localhost:", config.listener.port);
+    config.listener.public_url = absl::StrCat(config.listener.tls.enabled() ? "https" : "http",
+                                              "://localhost:", config.listener.port);
   }
   absl::StatusOr<Url> public_url = ParseUrl(config.listener.public_url);
   if (!public_url.ok()) {

@@ -37,13 +37,23 @@ struct FilterEntry {
   config::Node where;   // the entry itself, for errors about it
 };
 
+// TLS on the listener: both files given, or neither (plain HTTP). Read at start-up and again on
+// SIGHUP.
+struct ListenerTlsConfig {
+  std::string certificate_file;  // PEM: the certificate, then any intermediates
+  std::string key_file;          // PEM: its private key
+
+  bool enabled() const { return !certificate_file.empty(); }
+};
+
 struct ListenerConfig {
   std::string address = "127.0.0.1";
   int port = 8002;
   // What clients use to reach the gateway; the issuer and every URL the gateway publishes derive
-  // from it. Default: http://localhost:<port>.
+  // from it. Default: http://localhost:<port> (https:// with TLS on).
   std::string public_url;
   int workers = 0;  // 0: one per CPU
+  ListenerTlsConfig tls;
 };
 
 struct UpstreamConfig {
@@ -114,10 +124,14 @@ struct LimitsConfig {
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration upstream_idle_timeout = absl::Seconds(4);
   absl::Duration drain_timeout = absl::Seconds(10);
+
+  // The upstream client settings for a worker's pool; `ca_file` from upstream.ca_file.
+  http::ClientOptions ClientOptions(const std::string& ca_file) const;
 };
 
 struct Config {
   std::string source;  // the file read, or "built-in defaults"
+  config::Node root;   // the file as parsed (SIGHUP compares a new version with it)
   ListenerConfig listener;
   UpstreamConfig upstream;
   std::vector<UserConfig> users;

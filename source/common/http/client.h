@@ -110,6 +110,10 @@ class HttpClient : private ClientConnectionOwner {
                                          absl::Duration timeout = absl::Seconds(15),
                                          AddressPolicy policy = AddressPolicy::kAny);
 
+  // Replaces the options (SIGHUP): new connections use them, and open ones from their next
+  // exchange or idle period on. `ca_file` must stay the same (the TLS context is kept).
+  void SetOptions(const ClientOptions& options) { options_ = options; }
+
   // The loop this client's connections run on.
   Dispatcher& dispatcher() { return dispatcher_; }
 
@@ -125,7 +129,7 @@ class HttpClient : private ClientConnectionOwner {
   absl::StatusOr<SSL_CTX*> TlsContext();
 
   Dispatcher& dispatcher_;
-  const ClientOptions options_;
+  ClientOptions options_;
   tls::SslCtxPtr tls_context_;
   absl::flat_hash_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   absl::flat_hash_map<std::string, std::vector<ClientConnection*>> idle_;

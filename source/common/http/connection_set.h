@@ -19,6 +19,8 @@ class ServerConnectionSet : private ServerConnectionOwner {
   // Closes what is still open.
   ~ServerConnectionSet() override;
 
+  // The limits of connections added from now on (open ones keep theirs).
+  void SetLimits(const ConnectionLimits& limits) { limits_ = limits; }
   // Serves an accepted socket.
   void Add(BufferEventPtr bev, const Address& peer);
   size_t size() const { return connections_.size(); }
@@ -32,7 +34,7 @@ class ServerConnectionSet : private ServerConnectionOwner {
   void OnConnectionClosed(ServerConnection& connection) override;
 
   Dispatcher& dispatcher_;
-  const ConnectionLimits limits_;
+  ConnectionLimits limits_;
   StreamFactory factory_;
   std::function<void()> on_closed_;
   absl::flat_hash_map<ServerConnection*, std::unique_ptr<ServerConnection>> connections_;

@@ -2,7 +2,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include <utility>
 
@@ -11,8 +14,23 @@
 #include "source/common/http/encoder.h"
 #include "source/common/http/reply.h"
 #include "source/common/log.h"
+#include "source/common/tls.h"
 
 namespace gateway::http {
+namespace {
+
+// What a client that speaks plain HTTP to the TLS port reads (nginx answers it the same way).
+const std::string& PlainHttpToTlsReply() {
+  static constexpr absl::string_view kBody =
+      R"({"error":"invalid_request","error_description":"this port speaks TLS: use https://"})";
+  static const std::string* const reply =
+      new std::string(absl::StrCat("HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                                   "Connection: close\r\nContent-Length: ",
+                                   kBody.size(), "\r\n\r\n", kBody));
+  return *reply;
+}
+
+}  // namespace
 
 const char* StreamEndName(StreamEnd reason) {
   switch (reason) {
@@ -127,6 +145,7 @@ void ServerConnection::OnWrite() {
 
 void ServerConnection::OnEvent(short events) {
   if ((events & BEV_EVENT_ERROR) != 0) {
+    OnTlsError();
     Close(StreamEnd::kClientGone);
     return;
   }
@@ -138,6 +157,32 @@ void ServerConnection::OnEvent(short events) {
     } else if (phase_ != Phase::kClosed) {
       CloseAfterFlush();
     }
+  }
+}
+
+void ServerConnection::OnTlsError() {
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_.get());
+  if (ssl == nullptr) {
+    return;
+  }
+  // libevent keeps the OpenSSL errors of this connection; the first says what went wrong.
+  unsigned long first = 0;
+  for (unsigned long error = bufferevent_get_openssl_error(bev_.get()); error != 0;
+       error = bufferevent_get_openssl_error(bev_.get())) {
+    first = first == 0 ? error : first;
+  }
+  ERR_clear_error();
+  const bool handshake = SSL_is_init_finished(ssl) == 0;
+  if (handshake && ERR_GET_REASON(first) == SSL_R_HTTP_REQUEST) {
+    SendFinalReply(bufferevent_getfd(bev_.get()), PlainHttpToTlsReply());
+  }
+  if (log::Enabled(log::Level::kDebug)) {
+    char text[256] = "connection closed";
+    if (first != 0) {
+      ERR_error_string_n(first, text, sizeof(text));
+    }
+    log::Debug(absl::StrCat(handshake ? "TLS handshake failed" : "TLS error", " with ",
+                            peer_.ToString(), ": ", text));
   }
 }
 
@@ -510,6 +555,15 @@ void ServerConnection::Close(StreamEnd reason) {
   timer_->Disable();
   parser_.Pause();
   EndStream(reason);
+  // A TLS connection that ends in order says so (close_notify, RFC 8446 section 6.1): a response
+  // whose end is the connection's end is then known to be whole. Written only once everything
+  // before it is out, never while OpenSSL retries a write.
+  SSL* ssl = bufferevent_openssl_get_ssl(bev_.get());
+  if (ssl != nullptr && reason != StreamEnd::kClientGone && SSL_is_init_finished(ssl) != 0 &&
+      BufferedBytes() == 0) {
+    SSL_shutdown(ssl);
+    ERR_clear_error();
+  }
   // The bufferevent (and the socket) is freed with this object, after the current callback has
   // unwound: code up the stack may still hold its buffers.
   bufferevent_disable(bev_.get(), EV_READ | EV_WRITE);

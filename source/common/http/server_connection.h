@@ -137,6 +137,8 @@ class ServerConnection : public ResponseEncoder,
   void OnWrite();
   void OnEvent(short events);
   void OnTimer();
+  // A TLS connection's error: logged at debug; plain HTTP sent to the TLS port gets a plain 400.
+  void OnTlsError();
 
   void ParseInput();
   void UpdateParserPause();
