@@ -47,10 +47,11 @@ void RefuseConnection(int fd) {
 }  // namespace
 
 Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain,
-               store::StoreBackend& store_backend, int listen_fd)
+               store::StoreBackend& store_backend, int listen_fd, RequestRecorder* recorder)
     : index_(index),
       config_(config),
       chain_(std::move(chain)),
+      recorder_(recorder),
       listen_fd_(listen_fd),
       dispatcher_(absl::StrCat("worker-", index)),
       http_client_(dispatcher_, config.ClientOptions()),
@@ -60,10 +61,15 @@ Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChai
                      return std::make_unique<ActiveRequest>(
                          *chain_,
                          WorkerServices{dispatcher_, http_client_, *store_,
-                                        config_.limits.connection.buffer_bytes},
-                         encoder, absl::StrCat(index_, "-", ++requests_));
+                                        config_.limits.connection.buffer_bytes, recorder_},
+                         encoder, absl::StrCat(RequestIdPrefix(), index_, "-", ++requests_));
                    }) {
-  connections_.OnClosed([this] { ExitIfDrained(); });
+  connections_.OnClosed([this] {
+    if (recorder_ != nullptr) {
+      recorder_->metrics().Add(Gauge::kConnections, -1);
+    }
+    ExitIfDrained();
+  });
   // Expired flows, codes and tokens go away even when nothing else touches the store.
   sweep_timer_ = dispatcher_.CreateTimer([this] {
     store_->Sweep();
@@ -116,6 +122,9 @@ void Worker::OnAccept(int fd, const Address& peer) {
   if (static_cast<int64_t>(connections_.size()) >= config_.limits.max_connections) {
     RefuseConnection(fd);
     ++refused_;
+    if (recorder_ != nullptr) {
+      recorder_->metrics().Add(Counter::kConnectionsRefused);
+    }
     const absl::Time now = absl::Now();
     if (now - last_refusal_log_ >= absl::Seconds(1)) {  // a flood must not flood the log
       last_refusal_log_ = now;
@@ -126,6 +135,9 @@ void Worker::OnAccept(int fd, const Address& peer) {
     return;
   }
   SetNoDelay(fd);
+  if (recorder_ != nullptr) {
+    recorder_->metrics().Add(Gauge::kConnections, 1);
+  }
   connections_.Add(dispatcher_.CreateSocketBufferEvent(fd), peer);
 }
 

@@ -19,14 +19,16 @@
 #include "source/common/store/store.h"
 #include "source/dispatcher.h"
 #include "source/filter_chain.h"
+#include "source/request_recorder.h"
 
 namespace gateway {
 
 class Worker {
  public:
-  // Takes ownership of `listen_fd`, a listening socket.
+  // Takes ownership of `listen_fd`, a listening socket. `recorder` (may be null) counts and logs
+  // requests and connections.
   Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain,
-         store::StoreBackend& store_backend, int listen_fd);
+         store::StoreBackend& store_backend, int listen_fd, RequestRecorder* recorder = nullptr);
   ~Worker();
 
   // Starts the thread. `on_stopped` runs on the worker's thread once its loop has ended.
@@ -46,6 +48,7 @@ class Worker {
   const int index_;
   const Config& config_;
   const std::shared_ptr<const FilterChain> chain_;
+  RequestRecorder* const recorder_;
   int listen_fd_;
   Dispatcher dispatcher_;  // declared before everything that uses it, so destroyed after it
   http::HttpClient http_client_;

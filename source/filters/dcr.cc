@@ -15,7 +15,7 @@ namespace {
 class DcrFilter : public Filter {
  public:
   DcrFilter(FilterCallbacks& callbacks, const FactoryContext& context)
-      : callbacks_(callbacks), clock_(context.clock) {}
+      : callbacks_(callbacks), clock_(context.clock), metrics_(context.server_state.metrics) {}
 
   FilterStatus OnRequestHeaders() override {
     std::optional<FilterStatus> status = PostEndpointHead(callbacks_, "/register");
@@ -49,6 +49,8 @@ class DcrFilter : public Filter {
             return;
           }
           log::Info(absl::StrCat("registered client ", client_id));
+          metrics_.Add(Counter::kRegistrations);
+          callbacks_.context().client_id = client_id;
           http::LocalReply reply;
           reply.status = 201;
           reply.content_type = "application/json";
@@ -68,6 +70,7 @@ class DcrFilter : public Filter {
  private:
   FilterCallbacks& callbacks_;
   const Clock& clock_;
+  Metrics& metrics_;
   bool answered_ = false;
   Liveness liveness_;
 };
