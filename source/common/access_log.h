@@ -51,6 +51,9 @@ std::string FormatAccessRecord(const AccessRecord& record, AccessLogConfig::Form
 class AccessLog {
  public:
   static constexpr size_t kMaxQueuedBytes = 4 * 1024 * 1024;
+  // The writer writes when this much waits, or every kFlushInterval.
+  static constexpr size_t kBatchBytes = 64 * 1024;
+  static constexpr absl::Duration kFlushInterval = absl::Milliseconds(100);
 
   // Opens the output (a file is created with mode 0640) and starts the writer thread. `metrics`
   // (may be null) counts dropped lines; it must outlive the log.

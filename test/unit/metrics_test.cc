@@ -196,6 +196,19 @@ TEST(AccessLogTest, LogfmtLineReadsBackExactly) {
   EXPECT_EQ(fields->size(), 13u);
 }
 
+TEST(AccessLogTest, TimestampsCarryMillisecondsAcrossSeconds) {
+  AccessRecord record = HostileRecord();
+  for (const auto& [millis, expected] :
+       std::vector<std::pair<int64_t, std::string>>{{1700000000123, "2023-11-14T22:13:20.123Z"},
+                                                    {1700000000999, "2023-11-14T22:13:20.999Z"},
+                                                    {1700000001007, "2023-11-14T22:13:21.007Z"},
+                                                    {1700000000004, "2023-11-14T22:13:20.004Z"}}) {
+    record.time = absl::FromUnixMillis(millis);
+    EXPECT_THAT(FormatAccessRecord(record, AccessLogConfig::Format::kLogfmt),
+                ::testing::StartsWith("time=" + expected + " "));
+  }
+}
+
 TEST(AccessLogTest, WritesEveryLineToItsFileBeforeClosing) {
   testing::TempDir dir;
   const std::string path = dir.path() + "/access.log";
