@@ -16,7 +16,10 @@
 #include "source/common/access_log.h"
 #include "source/common/config/config.h"
 #include "source/common/json.h"
+#include "source/filter_registry.h"
+#include "source/filters/metrics.h"
 #include "test/support/child_process.h"
+#include "test/support/fake_filter_callbacks.h"
 #include "test/support/observability.h"
 
 namespace gateway {
@@ -266,6 +269,51 @@ TEST(ObservabilityConfigTest, AccessLogAndAdminKeys) {
       ParseConfig(base + "listener: {port: 9000}\nadmin: {port: 9000}\n", "t.yaml");
   ASSERT_TRUE(same.ok());
   EXPECT_THAT(FinalizeConfig(*same).message(), HasSubstr("admin.port 9000 is the listener's port"));
+}
+
+// The `metrics` filter, made through the registry as the chain makes it.
+TEST(MetricsFilterTest, AnswersGetWithTheExpositionAndRefusesOtherMethods) {
+  FilterRegistry registry;
+  RegisterBuiltinFilters(registry);
+  const FilterFactory* factory = registry.Find("metrics");
+  ASSERT_NE(factory, nullptr);
+  testing::FilterHarness harness;
+  harness.services.state.metrics.Add(Counter::kRegistrations, 2);
+  absl::StatusOr<std::unique_ptr<Filter>> filter = harness.Make(*factory);
+  ASSERT_TRUE(filter.ok()) << filter.status();
+  harness.callbacks.context().request.method = "GET";
+  EXPECT_EQ((*filter)->OnRequestHeaders(), FilterStatus::kStopIteration);
+  ASSERT_TRUE(harness.callbacks.replied);
+  EXPECT_EQ(harness.callbacks.reply.status, 200);
+  EXPECT_EQ(harness.callbacks.reply.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  absl::StatusOr<PrometheusSamples> samples = ParsePrometheusText(harness.callbacks.reply.body);
+  ASSERT_TRUE(samples.ok()) << samples.status();
+  EXPECT_EQ((*samples)["gateway_registrations_total"], 2);
+
+  testing::FilterHarness post_harness;
+  absl::StatusOr<std::unique_ptr<Filter>> post = post_harness.Make(*factory);
+  ASSERT_TRUE(post.ok());
+  post_harness.callbacks.context().request.method = "POST";
+  EXPECT_EQ((*post)->OnRequestHeaders(), FilterStatus::kStopIteration);
+  EXPECT_EQ(post_harness.callbacks.reply.status, 405);
+  EXPECT_FALSE(harness.Make(*factory, "{verbose: true}").ok());  // it takes no config
+}
+
+TEST(MetricsFilterTest, TheAdminChainServesHealthAndMetricsOnly) {
+  FilterRegistry registry;
+  RegisterBuiltinFilters(registry);
+  testing::FilterHarness harness;
+  FactoryContext context = harness.services.context();
+  absl::StatusOr<std::shared_ptr<const FilterChain>> chain =
+      filters::BuildAdminChain(registry, context);
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  ASSERT_EQ((*chain)->entries().size(), 2u);
+  EXPECT_EQ((*chain)->entries()[0].name, "health");
+  EXPECT_TRUE((*chain)->entries()[0].match.Matches("GET", "/healthz"));
+  EXPECT_EQ((*chain)->entries()[1].name, "metrics");
+  EXPECT_TRUE((*chain)->entries()[1].match.Matches("GET", "/metrics"));
+  EXPECT_FALSE((*chain)->entries()[1].match.Matches("POST", "/metrics"));
+  EXPECT_FALSE((*chain)->entries()[1].match.Matches("GET", "/mcp"));
 }
 
 }  // namespace
