@@ -11,15 +11,22 @@ ActiveRequest::ActiveFilter::ActiveFilter(ActiveRequest& request, const FilterCh
     : request_(request), entry_(entry), filter_(entry.create(*this)) {}
 
 void ActiveRequest::ActiveFilter::SendLocalReply(http::LocalReply reply) {
+  if (!request_.done()) {
+    request_.outcome_.entry = index();
+  }
   request_.SendReply(std::move(reply));
 }
 
 void ActiveRequest::ActiveFilter::EncodeHeaders(http::ResponseHead head, bool end_stream) {
+  if (!request_.done()) {
+    request_.outcome_.entry = index();
+  }
   request_.EncodeHeaders(std::move(head), end_stream);
 }
 
 void ActiveRequest::ActiveFilter::EncodeData(absl::string_view data, bool end_stream) {
   if (!request_.ended_ && request_.response_started_) {
+    request_.outcome_.bytes += data.size();
     request_.encoder_.EncodeData(data, end_stream);
   }
 }
@@ -61,6 +68,11 @@ ActiveRequest::~ActiveRequest() {
 
 void ActiveRequest::OnHeaders(http::RequestHead&& head, bool end_stream) {
   context_.request = std::move(head);
+  // A caller's id ties the gateway's log lines to its own; a malformed one is replaced.
+  if (const std::string* id = context_.request.headers.Get("x-request-id");
+      id != nullptr && IsWellFormedRequestId(*id)) {
+    context_.request_id = *id;
+  }
   if (log::Enabled(log::Level::kDebug)) {
     log::Debug(absl::StrCat("request ", context_.request_id, " ", context_.request.method, " ",
                             context_.request.path, " from ", context_.peer.ToString()));
@@ -218,6 +230,7 @@ void ActiveRequest::SendReply(http::LocalReply reply) {
   const bool has_body = !reply.body.empty();
   EncodeHeaders(std::move(head), !has_body);
   if (has_body && !ended_) {
+    outcome_.bytes += reply.body.size();
     encoder_.EncodeData(reply.body, /*end_stream=*/true);
   }
 }
@@ -232,6 +245,8 @@ void ActiveRequest::EncodeHeaders(http::ResponseHead head, bool end_stream) {
   for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
     (*it)->filter().OnResponseHeaders(head);
   }
+  outcome_.status = head.status;
+  head.headers.Set("X-Request-Id", context_.request_id);
   encoder_.EncodeHeaders(std::move(head), end_stream);
 }
 
@@ -252,6 +267,11 @@ void ActiveRequest::OnEnd(http::StreamEnd reason) {
   }
   for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
     (*it)->filter().OnDestroy(reason);
+  }
+  if (services_.recorder != nullptr) {
+    outcome_.end = reason;
+    outcome_.end_time = services_.dispatcher.Now();
+    services_.recorder->OnRequestEnd(context_, outcome_);
   }
 }
 

@@ -17,6 +17,7 @@
 #include "source/common/http/server_connection.h"
 #include "source/filter.h"
 #include "source/filter_chain.h"
+#include "source/request_recorder.h"
 
 namespace gateway {
 
@@ -26,6 +27,7 @@ struct WorkerServices {
   http::HttpClient& http_client;
   store::Store& store;
   size_t buffer_bytes;  // request body held before a filter takes it, before reading pauses
+  RequestRecorder* recorder = nullptr;  // counts and logs each request; none in unit tests
 };
 
 class ActiveRequest : public http::ServerStream {
@@ -62,6 +64,8 @@ class ActiveRequest : public http::ServerStream {
     // False when the factory function made no filter (a bug in that filter).
     bool valid() const { return filter_ != nullptr; }
     const std::string& name() const { return entry_.name; }
+    // This filter's position in the chain.
+    size_t index() const { return static_cast<size_t>(&entry_ - request_.chain_.entries().data()); }
 
    private:
     ActiveRequest& request_;
@@ -96,6 +100,7 @@ class ActiveRequest : public http::ServerStream {
   bool body_read_paused_ = false;
   bool response_started_ = false;
   bool ended_ = false;
+  RequestOutcome outcome_;  // for the recorder
 };
 
 }  // namespace gateway

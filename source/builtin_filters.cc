@@ -9,6 +9,7 @@
 #include "source/filters/health.h"
 #include "source/filters/login.h"
 #include "source/filters/metadata.h"
+#include "source/filters/metrics.h"
 #include "source/filters/revoke.h"
 #include "source/filters/token_exchange.h"
 #include "source/filters/upstream_callback.h"
@@ -25,6 +26,7 @@ void RegisterBuiltinFilters(FilterRegistry& registry) {
   registry.Register("health", std::make_unique<filters::HealthFactory>());
   registry.Register("login", std::make_unique<filters::LoginFactory>());
   registry.Register("metadata", std::make_unique<filters::MetadataFactory>());
+  registry.Register("metrics", std::make_unique<filters::MetricsFactory>());
   registry.Register("revoke", std::make_unique<filters::RevokeFactory>());
   registry.Register("token_exchange", std::make_unique<filters::TokenExchangeFactory>());
   registry.Register("upstream_callback", std::make_unique<filters::UpstreamCallbackFactory>());

@@ -23,6 +23,7 @@
 #include "source/common/http/message.h"
 #include "source/common/http/reply.h"
 #include "source/common/http/server_connection.h"
+#include "source/common/metrics.h"
 #include "source/common/oauth/client_metadata.h"
 #include "source/common/oauth/upstream_client.h"
 #include "source/common/oauth/users.h"
@@ -108,6 +109,7 @@ using FilterFactoryFn = std::function<std::unique_ptr<Filter>(FilterCallbacks& c
 // Process-wide state readable from every worker.
 struct ServerState {
   std::atomic<bool> draining{false};  // set when shutdown begins
+  Metrics metrics;                    // what /metrics shows; filters count into it
 };
 
 // Shared services handed to factories; all process-wide and thread-safe. The referenced objects

@@ -34,6 +34,8 @@
 #include "source/dispatcher.h"
 #include "source/filter_chain.h"
 #include "source/filter_registry.h"
+#include "source/filters/metrics.h"
+#include "source/request_recorder.h"
 #include "source/server.h"
 
 namespace gateway {
@@ -279,11 +281,19 @@ int Main(int argc, char** argv) {
   RegisterBuiltinFilters(registry);
   RegisterExtensionFilters(registry);
   ServerState state;
+  upstream.CountInto(&state.metrics);
   FactoryContext context{config, state, clock, *keys, upstream, users, client_metadata};
   absl::StatusOr<std::shared_ptr<const FilterChain>> chain =
       FilterChain::Build(config, registry, context);
   if (!chain.ok()) {
     return Fail(2, chain.status().message());
+  }
+  absl::StatusOr<std::shared_ptr<const FilterChain>> admin_chain;
+  if (config.admin.enabled()) {
+    admin_chain = filters::BuildAdminChain(registry, context);
+    if (!admin_chain.ok()) {
+      return Fail(2, admin_chain.status().message());
+    }
   }
   if (command_line->check_config) {
     std::printf("%s: configuration OK (%zu filters); upstream %s; MCP clients use %s\n",
@@ -300,6 +310,20 @@ int Main(int argc, char** argv) {
 
   RaiseFileLimit(config);
 
+  absl::StatusOr<std::unique_ptr<AccessLog>> access_log =
+      AccessLog::Open(config.access_log, &state.metrics);
+  if (!access_log.ok()) {
+    return Fail(2, access_log.status().message());
+  }
+  state.metrics.SetStoreSizes([&backend = **store_backend](StoreSizes& sizes) {
+    std::optional<store::RecordCounts> counts = backend.Counts();
+    if (counts.has_value()) {
+      sizes = StoreSizes{counts->clients, counts->grants, counts->tokens};
+    }
+    return counts.has_value();
+  });
+  RequestRecorder recorder(state.metrics, access_log->get(), **chain);
+
   // Signals reach the main thread's dispatcher; a closed client socket must not kill the process.
   ::signal(SIGPIPE, SIG_IGN);
   Dispatcher main_dispatcher("main");
@@ -313,7 +337,23 @@ int Main(int argc, char** argv) {
                               " user password(s) are in plain text; store hashes instead "
                               "(mcp-oauth-gateway --hash-password)"));
   }
-  Server server(config, *chain, **store_backend);
+  // The admin listener's requests (scrapes, probes) are counted, not access-logged.
+  std::optional<RequestRecorder> admin_recorder;
+  std::optional<Address> admin_address;
+  if (config.admin.enabled()) {
+    absl::StatusOr<Address> address = ListenAddress(config.admin.address, config.admin.port);
+    absl::StatusOr<uint16_t> port =
+        address.ok() ? ReservePort(*address) : absl::StatusOr<uint16_t>(address.status());
+    if (!port.ok()) {
+      return Fail(1, absl::StrCat("admin listener: ", port.status().message()));
+    }
+    admin_address = *Address::FromIp(address->Ip(), *port);
+    admin_recorder.emplace(state.metrics, nullptr, **admin_chain);
+  }
+  Server server(config, *chain, **store_backend, &recorder);
+  if (admin_address.has_value()) {
+    server.AddAdminListener(*admin_address, *admin_chain, &*admin_recorder);
+  }
   WorkerSettings settings{config.limits, *tls_context};
   server.Apply(settings);
   int signals_seen = 0;
@@ -377,6 +417,10 @@ int Main(int argc, char** argv) {
     log::Info(absl::StrCat("TLS certificate ", config.listener.tls.certificate_file, " (",
                            tls::CertificateFingerprint(settings.tls_context.get()),
                            "); SIGHUP reloads it"));
+  }
+  if (admin_address.has_value()) {
+    log::Info(absl::StrCat("admin listener on http://", admin_address->ToString(),
+                           ": GET /metrics (Prometheus), GET /healthz"));
   }
   main_dispatcher.Run();
   server.Join();

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
 #include "source/common/http/message.h"
 #include "source/common/net.h"
 #include "source/dispatcher.h"
@@ -29,6 +30,9 @@ struct RequestContext {
   std::string upstream_token;  // the upstream half of the client's token, for upstream_forward
   std::string token_hash;      // the store key of the gateway half (to re-check revocation)
   std::string grant_id;        // the grant the token belongs to
+
+  // Time spent waiting for upstream response heads (for the access log).
+  absl::Duration upstream_time;
 
   // Free-form values for filters that need to talk to each other (user filters included).
   // Keys are namespaced by the writing filter's name: "rate_limit.bucket".

@@ -9,16 +9,26 @@
 namespace gateway {
 
 absl::StatusOr<Address> ListenAddress(const ListenerConfig& listener) {
-  const std::string ip = listener.address == "localhost" ? "127.0.0.1" : listener.address;
-  return Address::FromIp(ip, static_cast<uint16_t>(listener.port));
+  return ListenAddress(listener.address, listener.port);
+}
+
+absl::StatusOr<Address> ListenAddress(absl::string_view address, int port) {
+  return Address::FromIp(address == "localhost" ? "127.0.0.1" : address,
+                         static_cast<uint16_t>(port));
 }
 
 Server::Server(const Config& config, std::shared_ptr<const FilterChain> chain,
-               store::StoreBackend& store_backend)
+               store::StoreBackend& store_backend, RequestRecorder* recorder)
     : config_(config),
       chain_(std::move(chain)),
       store_backend_(store_backend),
-      settings_{config.limits, nullptr} {}
+      settings_{config.limits, nullptr},
+      recorder_(recorder) {}
+
+void Server::AddAdminListener(const Address& address, std::shared_ptr<const FilterChain> chain,
+                              RequestRecorder* recorder) {
+  admin_ = AdminListener{address, std::move(chain), recorder};
+}
 
 Server::~Server() {
   Shutdown(absl::ZeroDuration());
@@ -44,11 +54,28 @@ absl::Status Server::Start(const Address& address, std::function<void()> on_stop
     }
     fds.push_back(*fd);
   }
+  if (admin_.has_value()) {
+    absl::StatusOr<int> fd = ListenReusePort(admin_->address, /*backlog=*/64);
+    if (!fd.ok()) {
+      for (int open : fds) {
+        ::close(open);
+      }
+      return fd.status();
+    }
+    fds.push_back(*fd);
+  }
   on_stopped_ = std::move(on_stopped);
   running_ = fds.size();
   for (int i = 0; i < count; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, config_, chain_, store_backend_, fds[i]));
-    workers_.back()->Apply(settings_);
+    workers_.push_back(
+        std::make_unique<Worker>(i, config_, chain_, store_backend_, fds[i], recorder_));
+  }
+  if (admin_.has_value()) {
+    workers_.push_back(std::make_unique<Worker>(count, config_, admin_->chain, store_backend_,
+                                                fds[count], admin_->recorder));
+  }
+  for (auto& worker : workers_) {
+    worker->Apply(SettingsFor(*worker));
   }
   for (auto& worker : workers_) {
     worker->Start([this] {
@@ -63,8 +90,15 @@ absl::Status Server::Start(const Address& address, std::function<void()> on_stop
 void Server::Apply(const WorkerSettings& settings) {
   settings_ = settings;
   for (auto& worker : workers_) {
-    worker->Apply(settings);
+    worker->Apply(SettingsFor(*worker));
   }
+}
+
+WorkerSettings Server::SettingsFor(const Worker& worker) const {
+  if (admin_.has_value() && &worker == workers_.back().get()) {
+    return WorkerSettings{settings_.limits, nullptr};  // the admin listener speaks plain HTTP
+  }
+  return settings_;
 }
 
 void Server::Shutdown(absl::Duration deadline) {

@@ -33,10 +33,11 @@ const std::string& OverLimitReply() {
 }  // namespace
 
 Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain,
-               store::StoreBackend& store_backend, int listen_fd)
+               store::StoreBackend& store_backend, int listen_fd, RequestRecorder* recorder)
     : index_(index),
       config_(config),
       chain_(std::move(chain)),
+      recorder_(recorder),
       listen_fd_(listen_fd),
       settings_{config.limits, nullptr},
       dispatcher_(absl::StrCat("worker-", index)),
@@ -47,10 +48,15 @@ Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChai
                      return std::make_unique<ActiveRequest>(
                          *chain_,
                          WorkerServices{dispatcher_, http_client_, *store_,
-                                        settings_.limits.connection.buffer_bytes},
-                         encoder, absl::StrCat(index_, "-", ++requests_));
+                                        settings_.limits.connection.buffer_bytes, recorder_},
+                         encoder, absl::StrCat(RequestIdPrefix(), index_, "-", ++requests_));
                    }) {
-  connections_.OnClosed([this] { ExitIfDrained(); });
+  connections_.OnClosed([this] {
+    if (recorder_ != nullptr) {
+      recorder_->metrics().Add(Gauge::kConnections, -1);
+    }
+    ExitIfDrained();
+  });
   // Expired flows, codes and tokens go away even when nothing else touches the store.
   sweep_timer_ = dispatcher_.CreateTimer([this] {
     store_->Sweep();
@@ -121,6 +127,9 @@ void Worker::OnAccept(int fd, const Address& peer) {
     }
     ::close(fd);
     ++refused_;
+    if (recorder_ != nullptr) {
+      recorder_->metrics().Add(Counter::kConnectionsRefused);
+    }
     const absl::Time now = absl::Now();
     if (now - last_refusal_log_ >= absl::Seconds(1)) {  // a flood must not flood the log
       last_refusal_log_ = now;
@@ -131,20 +140,25 @@ void Worker::OnAccept(int fd, const Address& peer) {
     return;
   }
   SetNoDelay(fd);
-  if (settings_.tls_context == nullptr) {
-    connections_.Add(dispatcher_.CreateSocketBufferEvent(fd), peer);
-    return;
+  // With TLS the handshake runs inside the bufferevent; the connection's header timeout bounds
+  // it, and a failed one closes the connection (logged at debug by the connection).
+  SSL* ssl = nullptr;
+  if (settings_.tls_context != nullptr) {
+    ssl = SSL_new(settings_.tls_context.get());
+    if (ssl == nullptr) {
+      log::Warning(absl::StrCat("worker ", index_, ": ",
+                                tls::LastError("cannot make a TLS session"), "; connection from ",
+                                peer.ToString(), " closed"));
+      ::close(fd);
+      return;
+    }
   }
-  // The handshake runs inside the bufferevent; the connection's header timeout bounds it, and a
-  // failed one closes the connection (logged at debug by the connection).
-  SSL* ssl = SSL_new(settings_.tls_context.get());
-  if (ssl == nullptr) {
-    log::Warning(absl::StrCat("worker ", index_, ": ", tls::LastError("cannot make a TLS session"),
-                              "; connection from ", peer.ToString(), " closed"));
-    ::close(fd);
-    return;
+  if (recorder_ != nullptr) {
+    recorder_->metrics().Add(Gauge::kConnections, 1);
   }
-  connections_.Add(dispatcher_.CreateTlsBufferEvent(fd, ssl, /*server=*/true), peer);
+  connections_.Add(ssl == nullptr ? dispatcher_.CreateSocketBufferEvent(fd)
+                                  : dispatcher_.CreateTlsBufferEvent(fd, ssl, /*server=*/true),
+                   peer);
 }
 
 void Worker::StartDrain(absl::Duration deadline) {

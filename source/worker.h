@@ -20,6 +20,7 @@
 #include "source/common/tls.h"
 #include "source/dispatcher.h"
 #include "source/filter_chain.h"
+#include "source/request_recorder.h"
 
 namespace gateway {
 
@@ -32,9 +33,10 @@ struct WorkerSettings {
 
 class Worker {
  public:
-  // Takes ownership of `listen_fd`, a listening socket.
+  // Takes ownership of `listen_fd`, a listening socket. `recorder` (may be null) counts and logs
+  // requests and connections.
   Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain,
-         store::StoreBackend& store_backend, int listen_fd);
+         store::StoreBackend& store_backend, int listen_fd, RequestRecorder* recorder = nullptr);
   ~Worker();
 
   // Starts the thread. `on_stopped` runs on the worker's thread once its loop has ended.
@@ -59,6 +61,7 @@ class Worker {
   const int index_;
   const Config& config_;
   const std::shared_ptr<const FilterChain> chain_;
+  RequestRecorder* const recorder_;
   int listen_fd_;
   WorkerSettings settings_;
   Dispatcher dispatcher_;  // declared before everything that uses it, so destroyed after it

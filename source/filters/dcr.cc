@@ -18,7 +18,10 @@ namespace {
 class DcrFilter : public Filter {
  public:
   DcrFilter(FilterCallbacks& callbacks, const FactoryContext& context)
-      : callbacks_(callbacks), clock_(context.clock), limit_(context.config.registration) {}
+      : callbacks_(callbacks),
+        clock_(context.clock),
+        limit_(context.config.registration),
+        metrics_(context.server_state.metrics) {}
 
   FilterStatus OnRequestHeaders() override {
     std::optional<FilterStatus> status = PostEndpointHead(callbacks_, "/register");
@@ -91,6 +94,8 @@ class DcrFilter : public Filter {
             return;
           }
           log::Info(absl::StrCat("registered client ", client_id));
+          metrics_.Add(Counter::kRegistrations);
+          callbacks_.context().client_id = client_id;
           http::LocalReply reply;
           reply.status = 201;
           reply.content_type = "application/json";
@@ -103,6 +108,7 @@ class DcrFilter : public Filter {
   FilterCallbacks& callbacks_;
   const Clock& clock_;
   const RegistrationConfig& limit_;
+  Metrics& metrics_;
   bool answered_ = false;
   Liveness liveness_;
 };

@@ -127,6 +127,7 @@ class LoginFilter : public Filter {
                     liveness_.Guard([this, flow = std::move(flow), user, user_key,
                                      address_key](bool ok) mutable {
                       if (!ok) {
+                        context_.server_state.metrics.Add(Counter::kLoginFailures);
                         Reply(oauth::RenderLogin({flow.flow_id, flow.csrf_token, flow.client_name,
                                                   user, "Wrong user name or password."},
                                                  401));
@@ -135,6 +136,7 @@ class LoginFilter : public Filter {
                       callbacks_.store().ResetAttempts(user_key);
                       callbacks_.store().ResetAttempts(address_key);
                       flow.user = user;
+                      callbacks_.context().user = user;         // for the access log
                       flow.csrf_token = crypto::RandomToken();  // a new form, a new token
                       AfterSignIn(std::move(flow));
                     }));

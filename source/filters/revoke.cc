@@ -89,6 +89,7 @@ class RevokeFilter : public Filter {
                 callbacks_.store().RevokeGrant(grant_id, liveness_.Guard([this,
                                                                           held](absl::Status) {
                   log::Info(absl::StrCat("client ", credentials_.client_id, " revoked a grant"));
+                  context_.server_state.metrics.Add(Counter::kTokensRevoked);
                   if (held.has_value()) {
                     RevokeUpstream(*held);
                   } else {

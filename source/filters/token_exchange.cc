@@ -170,6 +170,7 @@ class TokenExchangeFilter : public Filter {
                 if (!outcome.ok()) {
                   callbacks_.SendLocalReply(http::ReplyFromStatus(outcome.status()));
                 } else if (*outcome == store::RedeemOutcome::kRedeemed) {
+                  context_.server_state.metrics.Add(Counter::kTokensIssued);
                   SendTokens(body);
                 } else if (*outcome == store::RedeemOutcome::kReplayed) {
                   RevokeForReplay(grant_id);  // another redemption won the race
@@ -181,6 +182,7 @@ class TokenExchangeFilter : public Filter {
   }
 
   void SendTokens(const std::string& body) {
+    callbacks_.context().client_id = credentials_.client_id;  // for the access log
     http::LocalReply reply;
     reply.content_type = "application/json";
     reply.body = body;
@@ -437,6 +439,7 @@ class TokenExchangeFilter : public Filter {
           if (!outcome.ok()) {
             callbacks_.SendLocalReply(http::ReplyFromStatus(outcome.status()));
           } else if (*outcome == store::RotateOutcome::kRotated) {
+            context_.server_state.metrics.Add(Counter::kTokensRefreshed);
             SendTokens(body);
           } else if (*outcome == store::RotateOutcome::kReplayed) {
             CheckRefreshToken();  // rotated under us after all (the lease lapsed): see it as it is

@@ -161,14 +161,24 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     // cancelled, which closes its connection.
     timer_.reset();
     upstream_.reset();
+    if (streaming_) {
+      metrics().Add(Gauge::kStreams, -1);
+    }
   }
 
   // http::UpstreamCallbacks
   void OnResponseHeaders(http::ResponseHead&& head, bool end_stream) override {
     timer_->Disable();
     headers_seen_ = true;
-    const RequestContext& context = callbacks_.context();
+    RequestContext& context = callbacks_.context();
+    const absl::Duration waited = absl::FromChrono(callbacks_.dispatcher().Now() - sent_at_);
+    context.upstream_time += waited;
+    metrics().Observe(Histogram::kUpstreamMcp, waited);
+    if (head.status >= 500) {
+      metrics().Add(Counter::kUpstreamServerError);
+    }
     if (head.status == 401) {
+      metrics().Add(Counter::kUpstreamUnauthorized);
       // The upstream token is no good (expired, revoked upstream): the client must refresh or
       // re-authorize through the gateway, so it gets the gateway's challenge.
       upstream_.reset();
@@ -204,6 +214,7 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       // A long-lived stream: keep checking that its grant still stands.
       timer_->Enable(config_->revocation_check);
       streaming_ = true;
+      metrics().Add(Gauge::kStreams, 1);
     }
     callbacks_.EncodeHeaders(std::move(response), end_stream);
   }
@@ -217,10 +228,12 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     log::Warning(absl::StrCat("request ", callbacks_.context().request_id,
                               ": upstream failed: ", status.message()));
     if (headers_seen_) {
+      metrics().Add(Counter::kUpstreamReset);
       callbacks_.ResetStream();  // mid-stream: all the client can be told is the cut
       return;
     }
     const bool timeout = status.code() == absl::StatusCode::kDeadlineExceeded;
+    metrics().Add(timeout ? Counter::kUpstreamTimeout : Counter::kUpstreamUnavailable);
     callbacks_.SendLocalReply(
         http::ErrorReply(timeout ? 504 : 502, timeout ? "upstream_timeout" : "bad_gateway",
                          timeout ? "the upstream MCP server did not answer in time"
@@ -233,6 +246,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
   }
 
  private:
+  Metrics& metrics() { return context_.server_state.metrics; }
+
   bool OriginAllowed(const std::string& origin) const {
     if (origin == config_->public_origin) {
       return true;
@@ -288,6 +303,7 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
 
     timer_ = callbacks_.dispatcher().CreateTimer(liveness_.Guard([this] { OnTimer(); }));
     timer_->Enable(config_->response_timeout);
+    sent_at_ = callbacks_.dispatcher().Now();
     upstream_ = callbacks_.http_client().Send(config_->upstream, std::move(head),
                                               /*end_stream=*/!request_has_body_, *this);
     if (request_has_body_) {
@@ -297,6 +313,7 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
 
   void OnTimer() {
     if (!streaming_) {
+      metrics().Add(Counter::kUpstreamTimeout);
       upstream_.reset();
       callbacks_.SendLocalReply(http::ErrorReply(504, "upstream_timeout",
                                                  "the upstream MCP server did not answer in time"));
@@ -350,6 +367,7 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
   bool request_has_body_ = false;
   bool streaming_ = false;
   bool headers_seen_ = false;
+  MonotonicTime sent_at_;
   Liveness liveness_;
 };
 

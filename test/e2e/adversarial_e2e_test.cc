@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <ostream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -1470,8 +1471,10 @@ TEST_P(NoSecretInAnyOutputTest, NotInTheLogNorInAnyErrorBody) {
     StartGithubLikeUpstream("", {"--rotating-refresh-tokens", "--token-ttl", "60"});
   }
   const std::string key_file = absl::StrCat(dir_.path(), "/keys");
-  StartGateway(
-      absl::StrCat("log: {level: debug}\ntokens: {key_file: ", key_file, ", refresh_grace: 0s}\n"));
+  const std::string access_file = absl::StrCat(dir_.path(), "/access.log");
+  StartGateway(absl::StrCat("log: {level: debug, access: json, access_output: ", access_file,
+                            "}\ntokens: {key_file: ", key_file,
+                            ", refresh_grace: 0s}\nadmin: {port: 0}\n"));
   secrets_.insert(secrets_.end(), {"wonderland", "builder", "gh-secret"});
 
   Client public_client = Register("none", "Public");
@@ -1543,9 +1546,19 @@ TEST_P(NoSecretInAnyOutputTest, NotInTheLogNorInAnyErrorBody) {
     EXPECT_EQ(client_secrets.size(), 1u);  // the gateway registered itself, once
     secrets_.insert(secrets_.end(), client_secrets.begin(), client_secrets.end());
   }
+  // What an operator scrapes and reads: the metrics and the access log.
+  const std::string metrics = ScrapeText();
+  EXPECT_THAT(metrics, HasSubstr("gateway_tokens_refreshed_total 1"));
   EXPECT_EQ(gateway_->Stop(), 0);
   const std::string output = gateway_->Output();
   gateway_.reset();
+  std::ifstream access_in(access_file);
+  std::stringstream access_text;
+  access_text << access_in.rdbuf();
+  const std::string access_log = access_text.str();
+  EXPECT_THAT(access_log, HasSubstr(R"("route":"upstream_forward","path":"/mcp","status":200)"));
+  EXPECT_THAT(access_log,
+              HasSubstr(R"("path":"/upstream/callback")"));  // code and state in its query
   // The sealing key the gateway made: "<id> <secret>" after a comment line.
   std::ifstream keys(key_file);
   std::string comment;
@@ -1562,6 +1575,8 @@ TEST_P(NoSecretInAnyOutputTest, NotInTheLogNorInAnyErrorBody) {
   for (const std::string& secret : secrets_) {
     ASSERT_GE(secret.size(), 6u);  // an empty or tiny "secret" would match anything
     EXPECT_FALSE(Reveals(output, secret)) << secret << " in\n" << output;
+    EXPECT_FALSE(Reveals(access_log, secret)) << secret << " in the access log\n" << access_log;
+    EXPECT_FALSE(Reveals(metrics, secret)) << secret << " in the metrics\n" << metrics;
     for (const std::string& body : error_bodies_) {
       EXPECT_FALSE(Reveals(body, secret)) << secret << " in " << body;
     }

@@ -13,6 +13,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -155,6 +156,34 @@ class GatewayFixture : public ::testing::Test {
   uint16_t Port() const { return port_override_ != 0 ? port_override_ : port_; }
   // The same, over TLS when the gateway listens with it (tls_ca_file_).
   testing::Endpoint Gateway() const { return testing::Endpoint(Port(), tls_ca_file_); }
+
+  // The admin listener's port, from the gateway's start-up line (with `admin: {port: 0}`).
+  uint16_t AdminPort() {
+    const std::string marker = "admin listener on http://127.0.0.1:";
+    gateway_->WaitForOutput(marker);  // logged just after the public listener's line
+    const std::string out = gateway_->Output();
+    const size_t at = out.find(marker);
+    const size_t start = at + marker.size();
+    int port = 0;
+    if (at == std::string::npos ||
+        !absl::SimpleAtoi(out.substr(start, out.find(':', start) - start), &port)) {
+      ADD_FAILURE() << "no admin listener in: " << out;
+    }
+    return static_cast<uint16_t>(port);
+  }
+
+  // GET /metrics on the admin listener: the exposition text.
+  std::string ScrapeText() {
+    absl::StatusOr<RawResponse> response =
+        testing::Send(AdminPort(), HttpRequest{"GET", "/metrics", {}, ""});
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok()) {
+      return "";
+    }
+    EXPECT_EQ(response->status, 200) << response->body;
+    EXPECT_EQ(response->Header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    return response->body;
+  }
 
   RawResponse Get(const std::string& target,
                   std::vector<std::pair<std::string, std::string>> headers = {}) {

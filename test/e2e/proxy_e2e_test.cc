@@ -22,6 +22,7 @@
 #include "source/common/net.h"
 #include "test/e2e/gateway_fixture.h"
 #include "test/e2e/upstream_servers.h"
+#include "test/support/observability.h"
 #include "test/support/producer_stream.h"
 #include "test/support/test_server.h"
 
@@ -473,6 +474,37 @@ TEST_F(ProxyE2eTest, PastMaxConnectionsANewConnectionGets503AndTheOthersAreUnaff
   }
   EXPECT_EQ(open.load(), 0);
   EXPECT_EQ(Get("/healthz").status, 200);
+}
+
+// gateway_active_streams counts an open event stream, and goes back when it ends; an upstream
+// that cuts it is counted as a reset.
+TEST_F(ProxyE2eTest, MetricsCountAnOpenStreamUntilItEnds) {
+  Seen seen;
+  http::ResponseEncoder* stream = nullptr;
+  ResourceServer upstream([&](http::ResponseEncoder& encoder) {
+    return std::make_unique<EventStream>(encoder, seen, stream);
+  });
+  StartGithubLikeUpstream(absl::StrCat("http://127.0.0.1:", upstream.port(), "/mcp"));
+  StartGateway(ChainWith("{}") + "admin: {port: 0}\n");
+  tokens_ = Login(&client_);
+  auto scrape = [this] {
+    absl::StatusOr<testing::PrometheusSamples> samples = testing::ParsePrometheusText(ScrapeText());
+    EXPECT_TRUE(samples.ok()) << samples.status();
+    return samples.ok() ? *samples : testing::PrometheusSamples();
+  };
+  EXPECT_EQ(scrape()["gateway_active_streams"], 0);
+  RawClient client = OpenStream();
+  EXPECT_THAT(client.ReadSome(absl::Seconds(5)), HasSubstr("event 1"));
+  EXPECT_EQ(scrape()["gateway_active_streams"], 1);
+  upstream.RunAndWait([&] { stream->Reset(); });
+  EXPECT_TRUE(client.WaitForClose(absl::Seconds(5)));
+  testing::PrometheusSamples after = scrape();
+  for (int i = 0; i < 100 && after["gateway_active_streams"] != 0; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));  // the request ends after the close is seen
+    after = scrape();
+  }
+  EXPECT_EQ(after["gateway_active_streams"], 0);
+  EXPECT_EQ(after[R"(gateway_upstream_errors_total{kind="reset"})"], 1);
 }
 
 }  // namespace

@@ -73,7 +73,11 @@ describe('first run: tools/run with the shipped gateway.yaml', { timeout: 120000
     assert.equal(await listening(DEMO_PORT), false, `127.0.0.1:${DEMO_PORT} must be free for this test`);
     fs.symlinkSync(path.join(REPO_ROOT, 'tools'), path.join(scratch, 'tools'));
     fs.symlinkSync(path.dirname(gatewayPathFromArgs()), path.join(scratch, 'build'));
-    fs.copyFileSync(path.join(REPO_ROOT, 'gateway.yaml'), path.join(scratch, 'gateway.yaml'));
+    // The admin listener's fixed port (9102) becomes 0: another gateway may hold it here.
+    const shipped = fs.readFileSync(path.join(REPO_ROOT, 'gateway.yaml'), 'utf8');
+    const copy = shipped.replace(/^(admin:\n(?:  .*\n)*?  port: )9102$/m, (_, head) => `${head}0`);
+    assert.notEqual(copy, shipped, 'gateway.yaml has no admin port 9102 to move');
+    fs.writeFileSync(path.join(scratch, 'gateway.yaml'), copy);
     const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('MCP_GATEWAY_')));
     run = spawn(path.join(scratch, 'tools/run'), ['--port=0'], { cwd: scratch, env, stdio: ['ignore', 'pipe', 'pipe'] });
     run.stdout.on('data', d => (output.text += d));

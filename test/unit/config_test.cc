@@ -174,7 +174,7 @@ TEST(ConfigTest, ListenerTlsTakesBothFilesAndMakesThePublicUrlHttps) {
               HasSubstr("listener.tls.cert: unknown key"));
 }
 
-// SIGHUP applies users, limits, log and a new certificate; anything else waits for a restart.
+// SIGHUP applies users, limits, log.level and a new certificate; anything else waits for a restart.
 TEST(ConfigTest, ReloadNamesTheChangesThatNeedARestart) {
   const std::string base =
       "listener:\n  port: 8443\n  tls: {certificate_file: /a.pem, key_file: /a.key}\n"
@@ -199,6 +199,10 @@ TEST(ConfigTest, ReloadNamesTheChangesThatNeedARestart) {
                           base, {{"scopes: read", "scopes: write"}, {"port: 8443", "port: 9443"}}) +
                       "store: {type: memory}\n"),
               ::testing::ElementsAre("listener.port", "store", "upstream.scopes"));
+  // The access log is opened once, at start (a section added whole is named whole).
+  EXPECT_THAT(changes(base + "log: {level: warning, access: logfmt}\n"),
+              ::testing::ElementsAre("log"));
+  EXPECT_THAT(changes(base + "log: {level: warning}\n"), ::testing::IsEmpty());
   // Turning TLS off (or on) changes the public URL: a restart.
   EXPECT_THAT(changes("listener:\n  port: 8443\nupstream: {rs: http://127.0.0.1:3001/mcp, "
                       "scopes: read}\nusers: [{name: a, password: b}]\n"),

@@ -65,6 +65,17 @@ void ParseListener(MapReader& root, ListenerConfig& out) {
   root.AddError(reader.Finish());
 }
 
+void ParseAdmin(MapReader& root, AdminConfig& out) {
+  MapReader reader(root.Child("admin"));
+  out.address = reader.String("address", out.address);
+  out.port = static_cast<int>(reader.Int("port", out.port, 0, 65535));
+  if (out.address != "localhost" && !Address::FromIp(out.address, 0).ok()) {
+    reader.AddError(reader.Child("address").Error(
+        absl::StrCat("expected an IP address (or localhost), got \"", out.address, "\"")));
+  }
+  root.AddError(reader.Finish());
+}
+
 void ParseUpstream(MapReader& root, UpstreamConfig& out) {
   MapReader reader(root.Child("upstream"));
   out.rs = reader.UrlString("rs");
@@ -226,7 +237,7 @@ void ParseLimits(MapReader& root, LimitsConfig& out) {
   root.AddError(reader.Finish());
 }
 
-void ParseLog(MapReader& root, log::Level& out) {
+void ParseLog(MapReader& root, log::Level& out, AccessLogConfig& access) {
   MapReader reader(root.Child("log"));
   if (reader.Has("level")) {
     absl::StatusOr<log::Level> level = log::ParseLevel(reader.String("level"));
@@ -235,6 +246,20 @@ void ParseLog(MapReader& root, log::Level& out) {
     } else {
       reader.AddError(reader.Child("level").Error(level.status().message()));
     }
+  }
+  const std::string format = reader.String("access", "off");
+  if (format == "json") {
+    access.format = AccessLogConfig::Format::kJson;
+  } else if (format == "logfmt") {
+    access.format = AccessLogConfig::Format::kLogfmt;
+  } else if (format == "off") {
+    access.format = AccessLogConfig::Format::kOff;
+  } else {
+    reader.AddError(reader.Child("access").Error("expected json, logfmt or off"));
+  }
+  access.output = reader.String("access_output", access.output);
+  if (access.output.empty()) {
+    reader.AddError(reader.Child("access_output").Error("expected stderr, stdout or a file path"));
   }
   root.AddError(reader.Finish());
 }
@@ -330,6 +355,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
     reader.AddError(root->Error("the file is empty"));
   }
   ParseListener(reader, config.listener);
+  ParseAdmin(reader, config.admin);
   ParseUpstream(reader, config.upstream);
   ParseUsers(reader, config.users);
   ParseOAuth(reader, config.oauth);
@@ -338,7 +364,7 @@ absl::StatusOr<Config> ParseConfig(absl::string_view yaml, absl::string_view fil
   ParseLogin(reader, config.login);
   ParseRegistration(reader, config.registration);
   ParseLimits(reader, config.limits);
-  ParseLog(reader, config.log_level);
+  ParseLog(reader, config.log_level, config.access_log);
   ParseFilters(reader, config.filters);
   if (absl::Status status = reader.Finish(); !status.ok()) {
     return status;
@@ -388,6 +414,13 @@ absl::Status FinalizeConfig(Config& config) {
         "give both upstream.authorize_endpoint and upstream.token_endpoint (or "
         "--upstream-authorize-endpoint and --upstream-token-endpoint), or neither to discover "
         "them");
+  }
+  // Both 0 is fine: the kernel gives each its own port.
+  if (config.admin.enabled() && config.admin.port != 0 &&
+      config.admin.port == config.listener.port) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("admin.port ", config.admin.port,
+                     " is the listener's port: give the admin listener a port of its own (or 0)"));
   }
   if (config.users.empty()) {
     config.users.push_back(UserConfig{"gateway_user", "gateway_pass"});

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "source/common/access_log.h"
 #include "source/common/config/config_map.h"
 #include "source/common/http/client.h"
 #include "source/common/http/server_connection.h"
@@ -54,6 +55,14 @@ struct ListenerConfig {
   std::string public_url;
   int workers = 0;  // 0: one per CPU
   ListenerTlsConfig tls;
+};
+
+// The admin listener: /metrics and /healthz on an address of their own, off the public listener.
+// Off unless a port is given.
+struct AdminConfig {
+  std::string address = "127.0.0.1";
+  int port = -1;  // -1: no admin listener; 0: the kernel picks (logged at start)
+  bool enabled() const { return port >= 0; }
 };
 
 struct UpstreamConfig {
@@ -141,7 +150,9 @@ struct Config {
   LoginConfig login;
   RegistrationConfig registration;
   LimitsConfig limits;
+  AdminConfig admin;
   log::Level log_level = log::Level::kInfo;
+  AccessLogConfig access_log;
   std::vector<FilterEntry> filters;
   // Set by FinalizeConfig() when no user was configured and the original tool's default login
   // (gateway_user / gateway_pass) is in use: main() warns about it.

@@ -35,7 +35,7 @@ std::string Text(const YAML::Node& node, const std::string& key) {
 }  // namespace
 
 bool ReloadApplies(absl::string_view key) {
-  return key == "users" || key == "limits" || key == "log" || key == "listener.tls";
+  return key == "users" || key == "limits" || key == "log.level" || key == "listener.tls";
 }
 
 std::vector<std::string> ChangesNeedingRestart(const Config& running, const Config& next) {
@@ -50,19 +50,32 @@ std::vector<std::string> ChangesNeedingRestart(const Config& running, const Conf
     }
     const YAML::Node old_value = before[key];
     const YAML::Node new_value = after[key];
-    if (!IsMap(old_value) || !IsMap(new_value)) {
+    // A mapping on both sides is compared key by key; so is one added or removed whole, which
+    // is named whole when anything in it needs a restart.
+    const bool old_map = IsMap(old_value) || !old_value.IsDefined();
+    const bool new_map = IsMap(new_value) || !new_value.IsDefined();
+    if (!old_map || !new_map) {
       changed.push_back(key);
       continue;
     }
     std::set<std::string> inner = KeysOf(old_value);
     inner.merge(KeysOf(new_value));
+    std::vector<std::string> inner_changed;
     for (const std::string& name : inner) {
       const std::string path = absl::StrCat(key, ".", name);
-      const bool both = old_value[name].IsDefined() && new_value[name].IsDefined();
-      if ((ReloadApplies(path) && both) || Text(old_value, name) == Text(new_value, name)) {
+      // Only listener.tls must be there before and after (TLS on or off is a restart).
+      const bool both = IsMap(old_value) && old_value[name].IsDefined() && IsMap(new_value) &&
+                        new_value[name].IsDefined();
+      if ((ReloadApplies(path) && (both || path != "listener.tls")) ||
+          Text(old_value, name) == Text(new_value, name)) {
         continue;
       }
-      changed.push_back(path);
+      inner_changed.push_back(path);
+    }
+    if (IsMap(old_value) && IsMap(new_value)) {
+      changed.insert(changed.end(), inner_changed.begin(), inner_changed.end());
+    } else if (!inner_changed.empty()) {
+      changed.push_back(key);
     }
   }
   return changed;

@@ -10,8 +10,9 @@
 
 namespace gateway {
 
-// The keys whose settings a reload applies: users, limits, log, and listener.tls while TLS stays
-// on (new certificate and key; turning TLS on or off changes the public URL, so it waits).
+// The keys whose settings a reload applies: users, limits, log.level, and listener.tls while TLS
+// stays on (new certificate and key; turning TLS on or off changes the public URL, so it waits).
+// The access log (log.access, log.access_output) is opened once, at start.
 bool ReloadApplies(absl::string_view key);
 
 // What changed between the files behind `running` and `next` that only a restart applies: the

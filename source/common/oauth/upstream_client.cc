@@ -16,6 +16,7 @@
 #include "source/common/json.h"
 #include "source/common/liveness.h"
 #include "source/common/log.h"
+#include "source/common/metrics.h"
 #include "source/common/oauth/challenge.h"
 #include "source/common/oauth/form.h"
 #include "source/common/oauth/redirect_uri.h"
@@ -117,9 +118,11 @@ http::AddressPolicy UpstreamAddressPolicy(const UpstreamConfig& config, const Ur
 namespace {
 
 // A token or revocation request; a failure to reach the endpoint comes back as Unavailable.
+// `metrics` (may be null) times it and counts failures.
 std::unique_ptr<Operation> PostTokenRequest(
-    http::HttpClient& client, const UpstreamConfig& config, const UpstreamSetup& setup,
-    const std::string& endpoint, std::vector<std::pair<std::string, std::string>> form,
+    http::HttpClient& client, const UpstreamConfig& config, Metrics* metrics,
+    const UpstreamSetup& setup, const std::string& endpoint,
+    std::vector<std::pair<std::string, std::string>> form,
     std::function<void(absl::StatusOr<http::FetchResponse>)> done) {
   absl::StatusOr<Url> url = ParseUrl(endpoint);
   if (!url.ok()) {
@@ -129,9 +132,17 @@ std::unique_ptr<Operation> PostTokenRequest(
   http::RequestHead head = Head("POST", *url);
   head.headers.Add("Content-Type", "application/x-www-form-urlencoded");
   Authenticate(setup, head, form);
+  const auto sent_at = std::chrono::steady_clock::now();
   return RequestOperation(client.Fetch(
       *url, std::move(head), EncodeForm(form),
-      [done = std::move(done)](absl::StatusOr<http::FetchResponse> response) {
+      [done = std::move(done), metrics, sent_at](absl::StatusOr<http::FetchResponse> response) {
+        if (metrics != nullptr) {
+          metrics->Observe(Histogram::kUpstreamOAuth,
+                           absl::FromChrono(std::chrono::steady_clock::now() - sent_at));
+          if (!response.ok() || response->head.status >= 500) {
+            metrics->Add(Counter::kUpstreamOAuthError);
+          }
+        }
         if (!response.ok()) {
           done(absl::UnavailableError(absl::StrCat(
               "the upstream token endpoint cannot be reached: ", response.status().message())));
@@ -874,13 +885,13 @@ namespace {
 // A token request (RFC 6749 sections 4.1.3 and 6) with the upstream resource (RFC 8707) when
 // there is one, its answer parsed into tokens.
 std::unique_ptr<Operation> RequestTokens(http::HttpClient& client, const UpstreamConfig& config,
-                                         const UpstreamSetup& setup,
+                                         Metrics* metrics, const UpstreamSetup& setup,
                                          std::vector<std::pair<std::string, std::string>> form,
                                          UpstreamCallback<UpstreamTokens> done) {
   if (!setup.resource.empty()) {
     form.emplace_back("resource", setup.resource);
   }
-  return PostTokenRequest(client, config, setup, setup.token_endpoint, std::move(form),
+  return PostTokenRequest(client, config, metrics, setup, setup.token_endpoint, std::move(form),
                           [done = std::move(done)](absl::StatusOr<http::FetchResponse> response) {
                             if (!response.ok()) {
                               done(response.status());
@@ -898,7 +909,7 @@ std::unique_ptr<Operation> UpstreamOAuth::ExchangeCode(http::HttpClient& client,
                                                        const std::string& code_verifier,
                                                        const std::string& redirect_uri,
                                                        UpstreamCallback<UpstreamTokens> done) {
-  return RequestTokens(client, config_.upstream, setup,
+  return RequestTokens(client, config_.upstream, metrics_, setup,
                        {{"grant_type", "authorization_code"},
                         {"code", code},
                         {"redirect_uri", redirect_uri},
@@ -910,7 +921,7 @@ std::unique_ptr<Operation> UpstreamOAuth::Refresh(http::HttpClient& client,
                                                   const UpstreamSetup& setup,
                                                   const std::string& refresh_token,
                                                   UpstreamCallback<UpstreamTokens> done) {
-  return RequestTokens(client, config_.upstream, setup,
+  return RequestTokens(client, config_.upstream, metrics_, setup,
                        {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token}},
                        std::move(done));
 }
@@ -924,7 +935,7 @@ std::unique_ptr<Operation> UpstreamOAuth::Revoke(http::HttpClient& client,
     done(false);
     return DoneOperation();
   }
-  return PostTokenRequest(client, config_.upstream, setup, setup.revocation_endpoint,
+  return PostTokenRequest(client, config_.upstream, metrics_, setup, setup.revocation_endpoint,
                           {{"token", token}, {"token_type_hint", type_hint}},
                           [done = std::move(done)](absl::StatusOr<http::FetchResponse> response) {
                             if (!response.ok()) {

@@ -35,6 +35,10 @@
 #include "source/common/store/store.h"
 #include "source/common/url.h"
 
+namespace gateway {
+class Metrics;
+}
+
 namespace gateway::oauth {
 
 // Where and as whom the gateway talks to the upstream authorization server.
@@ -180,8 +184,12 @@ class UpstreamOAuth {
   // The callback URL the gateway registers upstream: <public_url>/upstream/callback.
   const std::string& redirect_uri() const { return redirect_uri_; }
 
+  // Token and revocation calls are timed and their failures counted there. Before any call.
+  void CountInto(Metrics* metrics) { metrics_ = metrics; }
+
  private:
   const Config& config_;
+  Metrics* metrics_ = nullptr;
   const std::string redirect_uri_;
   mutable absl::Mutex mutex_;
   std::shared_ptr<const UpstreamSetup> setup_ ABSL_GUARDED_BY(mutex_);

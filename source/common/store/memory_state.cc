@@ -414,6 +414,11 @@ std::optional<std::string> MemoryState::GetMeta(const std::string& key) {
   return found->second;
 }
 
+RecordCounts MemoryState::Counts() {
+  absl::MutexLock lock(&mutex_);
+  return RecordCounts{clients_.size(), grants_.size(), tokens_.size()};
+}
+
 void MemoryState::Sweep() {
   absl::MutexLock lock(&mutex_);
   SweepLocked();

@@ -79,6 +79,7 @@ class MemoryState {
   absl::Status PutMeta(const std::string& key, std::string value);
   std::optional<std::string> GetMeta(const std::string& key);
   void Sweep();
+  RecordCounts Counts();
 
   // Loading at start-up: records put back as they were, bypassing limits and the journal.
   void RestoreClient(Client client);

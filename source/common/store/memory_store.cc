@@ -165,6 +165,8 @@ MemoryStoreBackend::MemoryStoreBackend(const Clock& clock, StoreLimits limits)
 
 MemoryStoreBackend::~MemoryStoreBackend() = default;
 
+std::optional<RecordCounts> MemoryStoreBackend::Counts() const { return state_->Counts(); }
+
 std::unique_ptr<Store> MemoryStoreBackend::ForWorker(Dispatcher& dispatcher) {
   return NewStateStore(state_, nullptr, dispatcher);
 }

@@ -52,6 +52,7 @@ class MemoryStoreBackend : public StoreBackend {
   MemoryStoreBackend(const Clock& clock, StoreLimits limits);
   ~MemoryStoreBackend() override;
   std::unique_ptr<Store> ForWorker(Dispatcher& dispatcher) override;
+  std::optional<RecordCounts> Counts() const override;
 
  private:
   std::shared_ptr<MemoryState> state_;

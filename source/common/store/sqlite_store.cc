@@ -581,6 +581,8 @@ SqliteStoreBackend::~SqliteStoreBackend() {
   writer_.reset();  // writes what is queued, then closes the file
 }
 
+std::optional<RecordCounts> SqliteStoreBackend::Counts() const { return state_->Counts(); }
+
 std::unique_ptr<Store> SqliteStoreBackend::ForWorker(Dispatcher& dispatcher) {
   return NewStateStore(state_, writer_.get(), dispatcher);
 }

@@ -65,6 +65,7 @@ class SqliteStoreBackend : public StoreBackend {
   ~SqliteStoreBackend() override;
 
   std::unique_ptr<Store> ForWorker(Dispatcher& dispatcher) override;
+  std::optional<RecordCounts> Counts() const override;
   const SqliteLoadReport& loaded() const { return report_; }
 
  private:

@@ -141,11 +141,21 @@ class Store {
   virtual void Sweep() = 0;
 };
 
+// How many records a backend holds, for the metrics.
+struct RecordCounts {
+  size_t clients = 0;
+  size_t grants = 0;
+  size_t tokens = 0;
+};
+
 class StoreBackend {
  public:
   virtual ~StoreBackend() = default;
   // The store for one worker, used on `dispatcher`'s thread only.
   virtual std::unique_ptr<Store> ForWorker(Dispatcher& dispatcher) = 0;
+  // The record counts, when the backend can tell cheaply from any thread (the in-memory state
+  // can); nullopt otherwise (redis would need a round trip per scrape).
+  virtual std::optional<RecordCounts> Counts() const { return std::nullopt; }
 };
 
 }  // namespace gateway::store
