@@ -1,3 +1,8 @@
+// The low-level SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but EVP's
+// provider dispatch doubles the cost of hashing one block (a token half: about 170 against 350 ns
+// here, bench/token_bench.cc), and the per-request check hashes one or two of them.
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include "source/common/crypto.h"
 
 #include <openssl/crypto.h>
@@ -11,7 +16,6 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -28,6 +32,46 @@ constexpr uint64_t kScryptR = 8;
 constexpr uint64_t kScryptP = 1;
 constexpr uint64_t kScryptMaxMemory = 64ULL << 20;
 constexpr size_t kHashLength = 32;
+
+constexpr char kBase64UrlAlphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+// The 6-bit value of each base64url character; -1 for every other byte.
+constexpr std::array<int8_t, 256> kBase64UrlValues = [] {
+  std::array<int8_t, 256> values{};
+  for (int8_t& value : values) {
+    value = -1;
+  }
+  for (int i = 0; i < 64; ++i) {
+    values[static_cast<unsigned char>(kBase64UrlAlphabet[i])] = static_cast<int8_t>(i);
+  }
+  return values;
+}();
+
+// Encodes into `out` (room for (data.size() * 4 + 2) / 3 characters); returns the length.
+size_t Base64UrlEncodeInto(absl::string_view data, char* out) {
+  const auto* in = reinterpret_cast<const unsigned char*>(data.data());
+  const size_t whole = data.size() / 3 * 3;
+  char* at = out;
+  for (size_t i = 0; i < whole; i += 3) {
+    const uint32_t bits = (uint32_t{in[i]} << 16) | (uint32_t{in[i + 1]} << 8) | in[i + 2];
+    *at++ = kBase64UrlAlphabet[bits >> 18];
+    *at++ = kBase64UrlAlphabet[(bits >> 12) & 63];
+    *at++ = kBase64UrlAlphabet[(bits >> 6) & 63];
+    *at++ = kBase64UrlAlphabet[bits & 63];
+  }
+  const size_t rest = data.size() - whole;
+  if (rest > 0) {
+    const uint32_t bits =
+        (uint32_t{in[whole]} << 16) | (rest == 2 ? uint32_t{in[whole + 1]} << 8 : 0);
+    *at++ = kBase64UrlAlphabet[bits >> 18];
+    *at++ = kBase64UrlAlphabet[(bits >> 12) & 63];
+    if (rest == 2) {
+      *at++ = kBase64UrlAlphabet[(bits >> 6) & 63];
+    }
+  }
+  return static_cast<size_t>(at - out);
+}
 
 bool Scrypt(absl::string_view password, absl::string_view salt, uint64_t n, uint64_t r, uint64_t p,
             unsigned char* out, size_t out_length) {
@@ -50,31 +94,77 @@ std::string RandomBytes(size_t length) {
 
 std::string RandomToken() { return Base64UrlEncode(RandomBytes(32)); }
 
-std::string Base64UrlEncode(absl::string_view data) { return absl::WebSafeBase64Escape(data); }
-
-bool Base64UrlDecode(absl::string_view text, std::string* out) {
-  return absl::WebSafeBase64Unescape(text, out);
+std::string Base64UrlEncode(absl::string_view data) {
+  std::string out((data.size() * 4 + 2) / 3, '\0');
+  out.resize(Base64UrlEncodeInto(data, out.data()));
+  return out;
 }
 
-// SHA-256 with the implementation fetched once and a context per thread, reused: the one-shot
-// SHA256() of OpenSSL 3 fetches and allocates on every call, several times the hashing itself
-// for a token (bench/token_bench.cc).
-std::string Sha256(absl::string_view data) {
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  struct ContextDeleter {
-    void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
-  };
-  thread_local std::unique_ptr<EVP_MD_CTX, ContextDeleter> context(EVP_MD_CTX_new());
-  std::string out(SHA256_DIGEST_LENGTH, '\0');
-  if (sha256 == nullptr || context == nullptr ||
-      EVP_DigestInit_ex2(context.get(), sha256, nullptr) != 1 ||
-      EVP_DigestUpdate(context.get(), data.data(), data.size()) != 1 ||
-      EVP_DigestFinal_ex(context.get(), reinterpret_cast<unsigned char*>(out.data()), nullptr) !=
-          1) {
-    SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-           reinterpret_cast<unsigned char*>(out.data()));
+bool Base64UrlDecode(absl::string_view text, std::string* out) {
+  out->resize(Base64UrlDecodedCapacity(text.size()));
+  std::optional<size_t> length = Base64UrlDecodeInto(text, out->data());
+  out->resize(length.value_or(0));
+  return length.has_value();
+}
+
+std::optional<size_t> Base64UrlDecodeInto(absl::string_view text, char* out) {
+  // RFC 4648 section 3.2: padding, when present, makes whole quanta of four characters.
+  if (!text.empty() && text.back() == '=') {
+    if (text.size() % 4 != 0) {
+      return std::nullopt;
+    }
+    text.remove_suffix(text.size() >= 2 && text[text.size() - 2] == '=' ? 2 : 1);
   }
-  return out;
+  if (text.size() % 4 == 1) {
+    return std::nullopt;  // six bits cannot make a byte
+  }
+  const auto* in = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t whole = text.size() / 4 * 4;
+  char* at = out;
+  // Invalid characters are -1: OR-ing every value of a quantum shows one as a negative number.
+  int32_t invalid = 0;
+  for (size_t i = 0; i < whole; i += 4) {
+    const int32_t a = kBase64UrlValues[in[i]];
+    const int32_t b = kBase64UrlValues[in[i + 1]];
+    const int32_t c = kBase64UrlValues[in[i + 2]];
+    const int32_t d = kBase64UrlValues[in[i + 3]];
+    invalid |= a | b | c | d;
+    const uint32_t bits = (static_cast<uint32_t>(a) << 18) | (static_cast<uint32_t>(b) << 12) |
+                          (static_cast<uint32_t>(c) << 6) | static_cast<uint32_t>(d);
+    *at++ = static_cast<char>(bits >> 16);
+    *at++ = static_cast<char>(bits >> 8);
+    *at++ = static_cast<char>(bits);
+  }
+  const size_t rest = text.size() - whole;
+  if (rest > 0) {
+    const int32_t a = kBase64UrlValues[in[whole]];
+    const int32_t b = kBase64UrlValues[in[whole + 1]];
+    const int32_t c = rest == 3 ? kBase64UrlValues[in[whole + 2]] : 0;
+    invalid |= a | b | c;
+    const uint32_t bits = (static_cast<uint32_t>(a) << 18) | (static_cast<uint32_t>(b) << 12) |
+                          (static_cast<uint32_t>(c) << 6);
+    *at++ = static_cast<char>(bits >> 16);
+    if (rest == 3) {
+      *at++ = static_cast<char>(bits >> 8);
+    }
+  }
+  if (invalid < 0) {
+    return std::nullopt;
+  }
+  return static_cast<size_t>(at - out);
+}
+
+std::string Sha256(absl::string_view data) {
+  Sha256Digest digest;
+  Sha256Into(data, digest);
+  return std::string(reinterpret_cast<const char*>(digest.data()), digest.size());
+}
+
+void Sha256Into(absl::string_view data, Sha256Digest& out) {
+  SHA256_CTX context;
+  SHA256_Init(&context);
+  SHA256_Update(&context, data.data(), data.size());
+  SHA256_Final(out.data(), &context);
 }
 
 std::string HmacSha256(absl::string_view key, absl::string_view data) {
@@ -87,15 +177,24 @@ std::string HmacSha256(absl::string_view key, absl::string_view data) {
   return out;
 }
 
-std::string SecretHash(absl::string_view secret) { return Base64UrlEncode(Sha256(secret)); }
+std::string SecretHash(absl::string_view secret) {
+  SecretHashBuffer buffer;
+  return std::string(SecretHashInto(secret, buffer));
+}
+
+absl::string_view SecretHashInto(absl::string_view secret, SecretHashBuffer& out) {
+  Sha256Digest digest;
+  Sha256Into(secret, digest);
+  const size_t length = Base64UrlEncodeInto(
+      absl::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()), out.data());
+  return absl::string_view(out.data(), length);
+}
 
 bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-std::string PkceS256Challenge(absl::string_view verifier) {
-  return Base64UrlEncode(Sha256(verifier));
-}
+std::string PkceS256Challenge(absl::string_view verifier) { return SecretHash(verifier); }
 
 bool IsPkceString(absl::string_view text) {
   if (text.size() < 43 || text.size() > 128) {

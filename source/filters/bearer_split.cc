@@ -2,22 +2,17 @@
 
 #include <memory>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "source/common/crypto.h"
+#include "source/common/config/config_map.h"
 #include "source/common/liveness.h"
-#include "source/common/token/token_pair.h"
+#include "source/common/token/access_check.h"
 #include "source/filters/oauth_endpoint.h"
 
 namespace gateway::filters {
 namespace {
-
-// Far beyond any real token pair (a sealed GitHub pair is about 160 characters); a longer one is
-// refused before any work is spent on it.
-constexpr size_t kMaxTokenBytes = 4096;
 
 bool QueryHasAccessToken(absl::string_view query) {
   for (absl::string_view pair : absl::StrSplit(query, '&')) {
@@ -28,10 +23,19 @@ bool QueryHasAccessToken(absl::string_view query) {
   return false;
 }
 
+// Parsed once, shared by every request.
+struct BearerSplitConfig {
+  explicit BearerSplitConfig(const FactoryContext& context)
+      : context(context), resource(absl::StripSuffix(context.config.ResourceUrl(), "/")) {}
+
+  const FactoryContext context;
+  const std::string resource;  // what tokens must have been issued for, without a trailing '/'
+};
+
 class BearerSplitFilter : public Filter {
  public:
-  BearerSplitFilter(FilterCallbacks& callbacks, const FactoryContext& context)
-      : callbacks_(callbacks), context_(context) {}
+  BearerSplitFilter(FilterCallbacks& callbacks, std::shared_ptr<const BearerSplitConfig> config)
+      : callbacks_(callbacks), config_(std::move(config)) {}
 
   FilterStatus OnRequestHeaders() override {
     RequestContext& request = callbacks_.context();
@@ -52,30 +56,28 @@ class BearerSplitFilter : public Filter {
       Refuse("", "");
       return FilterStatus::kStopIteration;
     }
-    absl::string_view value = *authorization;
-    if (value.size() < 7 || !absl::EqualsIgnoreCase(value.substr(0, 7), "bearer ")) {
-      Refuse("invalid_token", "the Authorization header is not a Bearer token");
+    // The check lives on the stack while the store answers from memory (every backend but a
+    // redis cache miss), and moves to the heap only to wait for a lookup.
+    token::AccessCheck check;
+    if (token::AccessError error = check.Parse(*authorization);
+        error != token::AccessError::kNone) {
+      RefuseToken(error);
       return FilterStatus::kStopIteration;
     }
-    const absl::string_view token = absl::StripAsciiWhitespace(value.substr(7));
-    if (token.empty() || token.size() > kMaxTokenBytes) {
-      Refuse("invalid_token", "the token is empty or too long");
-      return FilterStatus::kStopIteration;
+    request.token_hash = std::string(check.token_hash());
+    std::shared_ptr<const store::TokenRecord> record;
+    if (callbacks_.store().GetTokenNow(check.token_hash(), &record)) {
+      return Validate(check, record.get()) ? FilterStatus::kContinue : FilterStatus::kStopIteration;
     }
-    absl::StatusOr<token::SplitPair> pair = token::DecodePair(token, scratch_);
-    if (!pair.ok()) {
-      Refuse("invalid_token", "the token is not one this gateway issued");
-      return FilterStatus::kStopIteration;
-    }
-    gateway_half_ = pair->gateway_half;
-    upstream_part_ = pair->upstream_part;
-    request.token_hash = crypto::SecretHash(gateway_half_);
-    // Success resumes the chain from the callback: at once with a memory store (which counts
-    // as kContinue), later with a network store.
+    pending_ = std::make_unique<token::AccessCheck>(check);
     callbacks_.store().GetToken(
         request.token_hash,
         liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> record) {
-          if (Check(record)) {
+          if (!record.ok()) {
+            callbacks_.SendLocalReply(http::ReplyFromStatus(record.status()));
+            return;
+          }
+          if (Validate(*pending_, record->get())) {
             callbacks_.ContinueChain();
           }
         }));
@@ -83,43 +85,14 @@ class BearerSplitFilter : public Filter {
   }
 
  private:
-  // Validates the record against the presented pair; on success fills the context, on failure
-  // answers 401. Returns whether the request may go on.
-  bool Check(const absl::StatusOr<std::shared_ptr<const store::TokenRecord>>& record) {
-    if (!record.ok()) {
-      callbacks_.SendLocalReply(http::ReplyFromStatus(record.status()));
-      return false;
-    }
-    const store::TokenRecord* token = record->get();
-    if (token == nullptr || token->kind != store::TokenKind::kAccess) {
-      Refuse("invalid_token", "the token is unknown, expired or revoked");
-      return false;
-    }
-    if (absl::StripSuffix(token->resource, "/") !=
-        absl::StripSuffix(context_.config.ResourceUrl(), "/")) {
-      Refuse("invalid_token", "the token was issued for another resource");
-      return false;
-    }
+  // Validates the store's record against the presented pair; on success fills the context, on
+  // failure answers 401. Returns whether the request may go on.
+  bool Validate(const token::AccessCheck& check, const store::TokenRecord* token) {
     RequestContext& request = callbacks_.context();
-    if (!token->upstream_part_hash.empty()) {
-      if (!crypto::ConstantTimeEquals(crypto::SecretHash(upstream_part_),
-                                      token->upstream_part_hash)) {
-        Refuse("invalid_token", "the token's halves do not belong together");
-        return false;
-      }
-      request.upstream_token = std::string(upstream_part_);
-    } else {
-      absl::StatusOr<std::string> upstream =
-          token::Unseal(context_.keys, upstream_part_, gateway_half_);
-      if (!upstream.ok()) {
-        Refuse("invalid_token", "the token's halves do not belong together");
-        return false;
-      }
-      request.upstream_token = std::move(*upstream);
-    }
-    if (!token::IsB64Token(request.upstream_token)) {
-      request.upstream_token.clear();
-      Refuse("invalid_token", "the token's upstream half is not a valid bearer token");
+    token::AccessError error =
+        check.Validate(token, config_->resource, config_->context.keys, request.upstream_token);
+    if (error != token::AccessError::kNone) {
+      RefuseToken(error);
       return false;
     }
     request.user = token->user;
@@ -128,6 +101,8 @@ class BearerSplitFilter : public Filter {
     return true;
   }
 
+  void RefuseToken(token::AccessError error) { Refuse("invalid_token", token::Describe(error)); }
+
   // RFC 6750 section 3.1: a malformed request (invalid_request) is a 400, a missing or bad
   // token a 401; both carry the challenge.
   void Refuse(absl::string_view error, absl::string_view description) {
@@ -135,15 +110,14 @@ class BearerSplitFilter : public Filter {
         error.empty()
             ? http::ErrorReply(401, "invalid_token", "a token is required")
             : http::ErrorReply(error == "invalid_request" ? 400 : 401, error, description);
-    reply.headers.Add("WWW-Authenticate", BearerChallenge(context_.config, error, description));
+    reply.headers.Add("WWW-Authenticate",
+                      BearerChallenge(config_->context.config, error, description));
     callbacks_.SendLocalReply(std::move(reply));
   }
 
   FilterCallbacks& callbacks_;
-  const FactoryContext context_;
-  std::string scratch_;  // the decoded pair; the halves below point into it
-  absl::string_view gateway_half_;
-  absl::string_view upstream_part_;
+  const std::shared_ptr<const BearerSplitConfig> config_;
+  std::unique_ptr<token::AccessCheck> pending_;  // while the store looks the half up
   Liveness liveness_;
 };
 
@@ -163,7 +137,14 @@ std::string BearerChallenge(const Config& config, absl::string_view error,
 
 absl::StatusOr<FilterFactoryFn> BearerSplitFactory::CreateFilterFactory(
     const config::Node& config, FactoryContext& context) const {
-  return ContextOnlyFactory<BearerSplitFilter>(config, context);
+  config::MapReader reader(config);
+  if (absl::Status status = reader.Finish(); !status.ok()) {
+    return status;
+  }
+  auto shared = std::make_shared<const BearerSplitConfig>(context);
+  return [shared](FilterCallbacks& callbacks) -> std::unique_ptr<Filter> {
+    return std::make_unique<BearerSplitFilter>(callbacks, shared);
+  };
 }
 
 }  // namespace gateway::filters

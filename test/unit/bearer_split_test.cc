@@ -51,7 +51,18 @@ class BearerSplitTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<Filter>> filter = harness_.Make(BearerSplitFactory());
     EXPECT_TRUE(filter.ok());
     filter_ = std::move(*filter);
-    return filter_->OnRequestHeaders();
+    status_ = filter_->OnRequestHeaders();
+    return status_;
+  }
+
+  // Whether the last request went on, either way a filter may let it: by returning kContinue, or
+  // by resuming the chain itself (after a store lookup that answered later).
+  // Exactly one of the two: both would run the rest of the chain twice.
+  bool PassedOn() const {
+    const bool returned_continue = status_ == FilterStatus::kContinue;
+    const bool resumed = harness_.callbacks.continued == 1;
+    return !harness_.callbacks.replied && harness_.callbacks.continued <= 1 &&
+           returned_continue != resumed;
   }
 
   // Expects a 401 naming `error` in the challenge (or none when empty), a 400 for
@@ -61,6 +72,7 @@ class BearerSplitTest : public ::testing::Test {
     ASSERT_TRUE(callbacks.replied);
     EXPECT_EQ(callbacks.reply.status, error == "invalid_request" ? 400 : 401);
     EXPECT_EQ(callbacks.continued, 0);
+    EXPECT_EQ(status_, FilterStatus::kStopIteration);
     EXPECT_TRUE(callbacks.context().upstream_token.empty());
     const std::string challenge = *callbacks.reply.headers.Get("WWW-Authenticate");
     EXPECT_THAT(challenge, HasSubstr("resource_metadata=\"http://127.0.0.1:8002/.well-known/"
@@ -74,13 +86,14 @@ class BearerSplitTest : public ::testing::Test {
 
   testing::FilterHarness harness_;
   std::unique_ptr<Filter> filter_;
+  FilterStatus status_ = FilterStatus::kStopIteration;
   int grants_ = 0;
 };
 
 TEST_F(BearerSplitTest, ValidSealedTokenPassesTheUpstreamHalfOn) {
   oauth::MintedTokens minted = Mint("gho_upstream_secret");
   Run("Bearer " + minted.access_token);
-  EXPECT_EQ(harness_.callbacks.continued, 1);
+  EXPECT_TRUE(PassedOn());
   EXPECT_FALSE(harness_.callbacks.replied);
   EXPECT_EQ(harness_.callbacks.context().upstream_token, "gho_upstream_secret");
   EXPECT_EQ(harness_.callbacks.context().user, "alice");
@@ -90,12 +103,13 @@ TEST_F(BearerSplitTest, ValidSealedTokenPassesTheUpstreamHalfOn) {
 TEST_F(BearerSplitTest, SchemeIsCaseInsensitive) {
   oauth::MintedTokens minted = Mint("upstream");
   Run("bEaReR " + minted.access_token);
-  EXPECT_EQ(harness_.callbacks.continued, 1);
+  EXPECT_TRUE(PassedOn());
 }
 
 TEST_F(BearerSplitTest, ValidPlainTokenPassesToo) {
   oauth::MintedTokens minted = Mint("plain_upstream", /*sealed=*/false);
   Run("Bearer " + minted.access_token);
+  EXPECT_TRUE(PassedOn());
   EXPECT_EQ(harness_.callbacks.context().upstream_token, "plain_upstream");
 }
 

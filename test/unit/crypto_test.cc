@@ -45,6 +45,45 @@ TEST(CryptoTest, PasswordHashesVerify) {
   EXPECT_FALSE(VerifyPassword("x", "plain").ok());
 }
 
+TEST(CryptoTest, Base64UrlRoundTripsEveryLengthAndMatchesAbseil) {
+  std::string data;
+  for (int length = 0; length < 70; ++length) {
+    const std::string encoded = Base64UrlEncode(data);
+    EXPECT_EQ(encoded, absl::WebSafeBase64Escape(data)) << length;
+    std::string decoded;
+    ASSERT_TRUE(Base64UrlDecode(encoded, &decoded)) << length;
+    EXPECT_EQ(decoded, data);
+    data.push_back(static_cast<char>(length * 37 + 251));
+  }
+}
+
+TEST(CryptoTest, Base64UrlDecodeAcceptsPaddingAndRefusesEverythingElse) {
+  std::string out;
+  EXPECT_TRUE(Base64UrlDecode("QUI=", &out));
+  EXPECT_EQ(out, "AB");
+  EXPECT_TRUE(Base64UrlDecode("QQ==", &out));
+  EXPECT_EQ(out, "A");
+  EXPECT_TRUE(Base64UrlDecode("QQ", &out));
+  EXPECT_EQ(out, "A");
+  EXPECT_TRUE(Base64UrlDecode("-_-_", &out));
+  EXPECT_EQ(out, "\xfb\xff\xbf");
+  for (const char* bad :
+       {"Q", "QQ=", "QQ===", "QQ==QQ==", "QU JD", "QUJD\n", "QU+D", "QU/D", "QUJD=",
+        "QU\x80"
+        "D"}) {
+    EXPECT_FALSE(Base64UrlDecode(bad, &out)) << bad;
+    EXPECT_TRUE(out.empty()) << bad;
+  }
+}
+
+TEST(CryptoTest, Sha256MatchesFips180Example) {
+  EXPECT_EQ(absl::BytesToHexString(Sha256("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  SecretHashBuffer buffer;
+  EXPECT_EQ(SecretHashInto("abc", buffer), SecretHash("abc"));
+  EXPECT_EQ(SecretHash("abc"), absl::WebSafeBase64Escape(Sha256("abc")));
+}
+
 TEST(CryptoTest, SecretHashIsStableAndOneWay) {
   EXPECT_EQ(SecretHash("abc"), SecretHash("abc"));
   EXPECT_NE(SecretHash("abc"), SecretHash("abd"));

@@ -1,6 +1,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <memory>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -57,6 +58,43 @@ TEST(TokenPairTest, DetectsTampering) {
   }
   EXPECT_FALSE(Unseal(keys, sealed.substr(0, sealed.size() - 1), "half").ok());
   EXPECT_FALSE(Unseal(keys, "\x01", "half").ok());
+}
+
+TEST(TokenPairTest, RingsWithTheSameKeyIdKeepTheirOwnKeys) {
+  // Cipher contexts are kept per thread and key: two rings naming different secrets alike must
+  // not share one, and a failed unseal must leave the context usable.
+  KeyRing first = Ring({KeyRing::GenerateKey("k1")});
+  KeyRing second = Ring({KeyRing::GenerateKey("k1")});
+  const std::string sealed = Seal(first, "upstream", "half");
+  EXPECT_FALSE(Unseal(second, sealed, "half").ok());
+  EXPECT_FALSE(Unseal(first, sealed, "other-half").ok());
+  EXPECT_EQ(*Unseal(first, sealed, "half"), "upstream");
+  KeyRing copy = first;  // copies share the keys, and so may share contexts
+  EXPECT_EQ(*Unseal(copy, sealed, "half"), "upstream");
+  const std::string resealed = Seal(second, "upstream", "half");
+  EXPECT_FALSE(Unseal(first, resealed, "half").ok());
+  EXPECT_EQ(*Unseal(second, resealed, "half"), "upstream");
+}
+
+TEST(TokenPairTest, DecodedPairMatchesDecodePair) {
+  const std::string token = EncodePair("gatewayhalf", "upstream:with:colons");
+  DecodedPair pair;
+  ASSERT_TRUE(pair.Decode(token));
+  EXPECT_EQ(pair.gateway_half(), "gatewayhalf");
+  EXPECT_EQ(pair.upstream_part(), "upstream:with:colons");
+  auto copy = std::make_unique<DecodedPair>(pair);  // a check waiting for the store is a copy
+  pair.Decode(EncodePair("other", "pair"));
+  EXPECT_EQ(copy->gateway_half(), "gatewayhalf");
+  EXPECT_EQ(copy->upstream_part(), "upstream:with:colons");
+  for (const std::string& bad :
+       {std::string("not base64!"), crypto::Base64UrlEncode("nocolon"),
+        crypto::Base64UrlEncode(":upstream"), crypto::Base64UrlEncode("gateway:"), std::string(),
+        crypto::Base64UrlEncode("a:" + std::string(DecodedPair::kMaxTokenChars, 'b'))}) {
+    EXPECT_FALSE(pair.Decode(bad)) << bad;
+    EXPECT_TRUE(pair.gateway_half().empty());
+    EXPECT_TRUE(pair.upstream_part().empty());
+  }
+  EXPECT_TRUE(pair.Decode(crypto::Base64UrlEncode("a:" + std::string(3000, 'b'))));
 }
 
 TEST(TokenPairTest, OlderKeysStillUnsealDuringRotation) {

@@ -294,7 +294,7 @@ absl::Status MemoryState::PutToken(TokenRecord token) {
   return PutTokenLocked(std::move(token));
 }
 
-std::shared_ptr<const TokenRecord> MemoryState::GetToken(const std::string& token_hash) {
+std::shared_ptr<const TokenRecord> MemoryState::GetToken(absl::string_view token_hash) {
   absl::ReaderMutexLock lock(&mutex_);
   auto found = tokens_.find(token_hash);
   if (found == tokens_.end() || found->second->expires_at <= clock_.Now()) {

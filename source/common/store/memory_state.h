@@ -67,7 +67,7 @@ class MemoryState {
   absl::Status UpdateGrant(Grant grant);
   void RevokeGrant(const std::string& grant_id);
   absl::Status PutToken(TokenRecord token);
-  std::shared_ptr<const TokenRecord> GetToken(const std::string& token_hash);
+  std::shared_ptr<const TokenRecord> GetToken(absl::string_view token_hash);
   RotateOutcome RotateRefresh(const std::string& old_hash, TokenRecord new_access,
                               TokenRecord new_refresh, std::string sealed_response);
   std::string AcquireLease(const std::string& key, absl::Duration ttl);

@@ -88,6 +88,11 @@ class StateStore : public Store {
                 Callback<std::shared_ptr<const TokenRecord>> done) override {
     done(state_->GetToken(token_hash));
   }
+  bool GetTokenNow(absl::string_view token_hash,
+                   std::shared_ptr<const TokenRecord>* record) override {
+    *record = state_->GetToken(token_hash);
+    return true;
+  }
   void RotateRefresh(const std::string& old_hash, TokenRecord new_access, TokenRecord new_refresh,
                      std::string sealed_response, Callback<RotateOutcome> done) override {
     AcknowledgeResult(state_->RotateRefresh(old_hash, std::move(new_access), std::move(new_refresh),

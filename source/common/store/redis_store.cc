@@ -156,7 +156,7 @@ class TokenCache {
  public:
   TokenCache(const Clock& clock, absl::Duration ttl) : clock_(clock), ttl_(ttl) {}
 
-  std::shared_ptr<const TokenRecord> Find(const std::string& hash) {
+  std::shared_ptr<const TokenRecord> Find(absl::string_view hash) {
     if (ttl_ <= absl::ZeroDuration()) {
       return nullptr;
     }
@@ -430,6 +430,13 @@ class RedisStore : public Store {
           }
           return record;
         });
+  }
+
+  // Only what the cache holds: a miss, or a record past its time there, needs Redis.
+  bool GetTokenNow(absl::string_view token_hash,
+                   std::shared_ptr<const TokenRecord>* record) override {
+    *record = shared_.cache.Find(token_hash);
+    return *record != nullptr;
   }
 
   void RotateRefresh(const std::string& old_hash, TokenRecord new_access, TokenRecord new_refresh,

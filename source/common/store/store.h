@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "source/common/store/records.h"
 
@@ -107,6 +108,14 @@ class Store {
   // per-request check: records are immutable once stored, so this hands out a shared one.
   virtual void GetToken(const std::string& token_hash,
                         Callback<std::shared_ptr<const TokenRecord>> done) = 0;
+  // GetToken()'s answer at once, when the backend has it in memory (the memory and sqlite
+  // backends always, redis for a cached record): true, with `*record` what GetToken() would
+  // answer. False when only GetToken() can tell. The per-request check's fast path: no callback
+  // to wrap, nothing allocated.
+  virtual bool GetTokenNow(absl::string_view /*token_hash*/,
+                           std::shared_ptr<const TokenRecord>* /*record*/) {
+    return false;
+  }
   // Refresh token rotation, atomically: if `old_hash` is a current refresh token, it is marked
   // rotated (successor = new_refresh, with `sealed_response` kept for the grace period) and the
   // new pair is stored.

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -32,6 +33,11 @@ bool ValidId(absl::string_view id) {
 }
 
 }  // namespace
+
+KeyRing::KeyRing(std::vector<Key> keys) : keys_(std::move(keys)) {
+  static std::atomic<uint64_t> next_serial{1};
+  serial_ = next_serial.fetch_add(1, std::memory_order_relaxed);
+}
 
 KeyRing::Key KeyRing::GenerateKey(std::string id) {
   return Key{std::move(id), crypto::RandomBytes(32)};

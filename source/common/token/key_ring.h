@@ -4,6 +4,7 @@
 // without logging everyone out: add a new first key, keep the old one until the tokens sealed
 // with it have expired, then drop it. Immutable once built; shared by all workers.
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,10 +32,15 @@ class KeyRing {
   const Key& current() const { return keys_.front(); }
   // The key with `id`, or nullptr.
   const Key* Find(absl::string_view id) const;
+  // Tells rings apart for code that caches work derived from their keys (a cipher context with
+  // the key schedule set up): every ring Create() makes has its own; copies share it, and with it
+  // the same keys (a ring never changes).
+  uint64_t serial() const { return serial_; }
 
  private:
-  explicit KeyRing(std::vector<Key> keys) : keys_(std::move(keys)) {}
+  explicit KeyRing(std::vector<Key> keys);
   std::vector<Key> keys_;
+  uint64_t serial_;
 };
 
 }  // namespace gateway::token

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "source/common/crypto.h"
 #include "source/common/token/key_ring.h"
 
 namespace gateway::token {
@@ -29,6 +30,29 @@ struct SplitPair {
 // InvalidArgument for bad base64url, no ':' or an empty half.
 absl::StatusOr<SplitPair> DecodePair(absl::string_view token, std::string& scratch);
 
+// The same for the per-request check, into a buffer of its own: no allocation. Tokens longer
+// than kMaxTokenChars (far beyond any real pair: a sealed GitHub pair is about 160 characters)
+// are refused before any work is spent on them.
+class DecodedPair {
+ public:
+  static constexpr size_t kMaxTokenChars = 4096;
+
+  // Decodes and splits `token`; false for a token DecodePair() refuses, or a longer one.
+  bool Decode(absl::string_view token);
+  absl::string_view gateway_half() const { return absl::string_view(buffer_, colon_); }
+  absl::string_view upstream_part() const {
+    return absl::string_view(buffer_ + upstream_at_, size_ - upstream_at_);
+  }
+
+ private:
+  // Offsets rather than views, so that a copy (a check moving to the heap to wait for the
+  // store) points into its own buffer.
+  char buffer_[crypto::Base64UrlDecodedCapacity(kMaxTokenChars)];
+  size_t colon_ = 0;
+  size_t upstream_at_ = 0;
+  size_t size_ = 0;
+};
+
 // Whether `upstream_part` is sealed (as opposed to a plain upstream token).
 inline bool IsSealed(absl::string_view upstream_part) {
   return !upstream_part.empty() && upstream_part.front() == '\x01';
@@ -41,6 +65,9 @@ std::string Seal(const KeyRing& keys, absl::string_view upstream_token,
 // sealed for this `gateway_half` by one of these keys (tampered, swapped, unknown key).
 absl::StatusOr<std::string> Unseal(const KeyRing& keys, absl::string_view sealed,
                                    absl::string_view gateway_half);
+// The same into `out` (whose capacity is reused); false, with `out` empty, where Unseal() fails.
+bool UnsealInto(const KeyRing& keys, absl::string_view sealed, absl::string_view gateway_half,
+                std::string& out);
 
 // RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 // Only such a token may go into an upstream Authorization header.

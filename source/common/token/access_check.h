@@ -1,0 +1,56 @@
+#pragma once
+
+// The per-request check of a client's access token (DESIGN.md "Tokens"), the work of the
+// bearer_split filter on every MCP request, in two steps around the store lookup of the gateway
+// half: Parse() the Authorization header's value, look token_hash() up, Validate() the record
+// against the presented pair. Apart from the upstream token it hands out, nothing is allocated:
+// the pair is decoded into, and the hash written to, buffers of the check's own (about 3 KiB, so
+// a check lives on the stack, or on the heap while a lookup is in flight). Used on one thread.
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "source/common/crypto.h"
+#include "source/common/store/records.h"
+#include "source/common/token/key_ring.h"
+#include "source/common/token/token_pair.h"
+
+namespace gateway::token {
+
+// Why a token was refused (RFC 6750 section 3.1: each is `invalid_token`).
+enum class AccessError {
+  kNone,
+  kNotBearer,         // the Authorization value is not a Bearer token
+  kEmptyOrTooLong,    // nothing after the scheme, or more than DecodedPair::kMaxTokenChars
+  kMalformed,         // not base64url, or not a pair
+  kUnknown,           // no such half, or expired, revoked, or not an access token
+  kOtherResource,     // issued for another resource (RFC 8707)
+  kHalvesMismatch,    // the upstream part was not issued with this gateway half
+  kBadUpstreamToken,  // the upstream part is not an RFC 6750 b64token
+};
+
+// The text a refusal carries as its error_description: the gateway's own words, never a token.
+absl::string_view Describe(AccessError error);
+
+class AccessCheck {
+ public:
+  // Step 1: reads `authorization` ("Bearer <token>", the scheme in any case, RFC 7235 section
+  // 2.1), decodes and splits the token, and hashes the gateway half. On kNone, token_hash() is
+  // the store key to look up.
+  AccessError Parse(absl::string_view authorization);
+  absl::string_view token_hash() const { return absl::string_view(hash_.data(), hash_length_); }
+
+  // Step 2: checks what the store holds for token_hash() (nullptr: nothing unexpired): an access
+  // token, for `resource` (compared without a trailing '/', which the caller has stripped), whose
+  // upstream part belongs to this gateway half (unsealed with `keys`, or compared by hash in
+  // constant time for the plain format). On kNone, `upstream_token` holds the upstream token.
+  AccessError Validate(const store::TokenRecord* record, absl::string_view resource,
+                       const KeyRing& keys, std::string& upstream_token) const;
+
+ private:
+  DecodedPair pair_;
+  crypto::SecretHashBuffer hash_;
+  size_t hash_length_ = 0;
+};
+
+}  // namespace gateway::token
