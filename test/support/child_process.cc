@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -159,6 +160,11 @@ int ChildProcess::Wait(absl::Duration timeout) {
     }
     absl::SleepFor(absl::Milliseconds(5));  // polling a child's exit; no event to wait on
   }
+  // What the process wrote before it exited may still be in the pipe: Output() after Wait()
+  // holds all of it (unless a process it started keeps the pipe open past the deadline).
+  absl::MutexLock lock(&mutex_);
+  mutex_.AwaitWithTimeout(absl::Condition(&output_closed_),
+                          std::max(deadline - absl::Now(), absl::Seconds(1)));
   return exit_code_;
 }
 
