@@ -44,6 +44,7 @@ TEST(ConfigTest, RepositoryGatewayYamlIsValid) {
   EXPECT_EQ(config->listener.public_url, "http://localhost:8002");
   EXPECT_EQ(config->limits.connection.parser.max_header_bytes, 32u * 1024);
   EXPECT_EQ(config->limits.connection.stream_idle_timeout, absl::Hours(1));
+  EXPECT_EQ(config->ClientOptions().max_idle_per_origin, 256u);
   ASSERT_FALSE(config->filters.empty());
   EXPECT_EQ(config->filters[0].name, "health");
 }
@@ -62,6 +63,7 @@ users:
 limits:
   max_request_body_bytes: 2MiB
   header_timeout: 1500ms
+  upstream_idle_connections: 64
 log: {level: debug}
 filters:
   - name: delay
@@ -77,6 +79,7 @@ filters:
   EXPECT_EQ(config->users[0].name, "alice");
   EXPECT_EQ(config->limits.connection.max_request_body_bytes, 2u << 20);
   EXPECT_EQ(config->limits.connection.header_timeout, absl::Milliseconds(1500));
+  EXPECT_EQ(config->ClientOptions().max_idle_per_origin, 64u);
   EXPECT_EQ(config->log_level, log::Level::kDebug);
   EXPECT_EQ(config->filters[0].match.prefix, "/slow");
   EXPECT_THAT(config->filters[0].match.methods, ::testing::ElementsAre("GET", "POST"));

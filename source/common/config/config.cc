@@ -223,6 +223,8 @@ void ParseLimits(MapReader& root, LimitsConfig& out) {
       reader.Duration("stream_idle_timeout", connection.stream_idle_timeout);
   out.connect_timeout = reader.Duration("connect_timeout", out.connect_timeout);
   out.upstream_idle_timeout = reader.Duration("upstream_idle_timeout", out.upstream_idle_timeout);
+  out.upstream_idle_connections =
+      reader.Int("upstream_idle_connections", out.upstream_idle_connections, 0, 100000);
   out.drain_timeout = reader.Duration("drain_timeout", out.drain_timeout);
   out.max_connections = reader.Int("max_connections", out.max_connections, 1, 1000000);
   if (connection.buffer_bytes < 1024) {
@@ -334,6 +336,7 @@ http::ClientOptions LimitsConfig::ClientOptions(const std::string& ca_file) cons
   options.connect_timeout = connect_timeout;
   options.stream_idle_timeout = connection.stream_idle_timeout;
   options.pool_idle_timeout = upstream_idle_timeout;
+  options.max_idle_per_origin = static_cast<size_t>(upstream_idle_connections);
   options.buffer_bytes = connection.buffer_bytes;
   options.parser = connection.parser;
   options.ca_file = ca_file;

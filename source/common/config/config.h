@@ -132,6 +132,9 @@ struct LimitsConfig {
   int64_t max_connections = 4096;
   absl::Duration connect_timeout = absl::Seconds(5);
   absl::Duration upstream_idle_timeout = absl::Seconds(4);
+  // Idle upstream connections a worker keeps per upstream origin for reuse. Below the number of
+  // requests in flight at once, connections are closed and opened again under load.
+  int64_t upstream_idle_connections = 256;
   absl::Duration drain_timeout = absl::Seconds(10);
 
   // The upstream client settings for a worker's pool; `ca_file` from upstream.ca_file.

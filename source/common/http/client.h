@@ -40,7 +40,7 @@ struct ClientOptions {
   // Pooled connections unused this long are closed. Below the 5 s keep-alive of Node servers,
   // so the gateway is not the one caught reusing a connection its upstream is closing.
   absl::Duration pool_idle_timeout = absl::Seconds(4);
-  size_t max_idle_per_origin = 32;
+  size_t max_idle_per_origin = 256;
   size_t buffer_bytes = 256 * 1024;  // per-direction watermark
   Parser::Limits parser;
   std::string ca_file;  // extra trust anchors (PEM) on top of the system store
