@@ -210,6 +210,15 @@ TEST(ConfigTest, ReloadNamesTheChangesThatNeedARestart) {
   EXPECT_THAT(changes("listener:\n  port: 8443\nupstream: {rs: http://127.0.0.1:3001/mcp, "
                       "scopes: read}\nusers: [{name: a, password: b}]\n"),
               ::testing::ElementsAre("listener.tls"));
+  // `tls:` with no value is TLS off too, whichever way it changes.
+  const std::string tls_off =
+      absl::StrReplaceAll(base, {{"tls: {certificate_file: /a.pem, key_file: /a.key}", "tls:"}});
+  EXPECT_THAT(changes(tls_off), ::testing::ElementsAre("listener.tls"));
+  absl::StatusOr<Config> plain = ParseConfig(tls_off, "test.yaml");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  absl::StatusOr<Config> turned_on = ParseConfig(base, "test.yaml");
+  ASSERT_TRUE(turned_on.ok()) << turned_on.status();
+  EXPECT_THAT(ChangesNeedingRestart(*plain, *turned_on), ::testing::ElementsAre("listener.tls"));
 }
 
 TEST(ConfigTest, MatchesPathPrefixAndMethod) {

@@ -63,11 +63,7 @@ std::vector<std::string> ChangesNeedingRestart(const Config& running, const Conf
     std::vector<std::string> inner_changed;
     for (const std::string& name : inner) {
       const std::string path = absl::StrCat(key, ".", name);
-      // Only listener.tls must be there before and after (TLS on or off is a restart).
-      const bool both = IsMap(old_value) && old_value[name].IsDefined() && IsMap(new_value) &&
-                        new_value[name].IsDefined();
-      if ((ReloadApplies(path) && (both || path != "listener.tls")) ||
-          Text(old_value, name) == Text(new_value, name)) {
+      if (ReloadApplies(path) || Text(old_value, name) == Text(new_value, name)) {
         continue;
       }
       inner_changed.push_back(path);
@@ -77,6 +73,11 @@ std::vector<std::string> ChangesNeedingRestart(const Config& running, const Conf
     } else if (!inner_changed.empty()) {
       changed.push_back(key);
     }
+  }
+  // A new certificate applies; TLS turned on or off changes the public URL: a restart. Compared
+  // as parsed, since `tls:` with no value, `{}` and an empty certificate_file all mean off.
+  if (running.listener.tls.enabled() != next.listener.tls.enabled()) {
+    changed.push_back("listener.tls");
   }
   return changed;
 }
