@@ -12,6 +12,26 @@ absl::Status Full(absl::string_view what) {
       absl::StrCat("the gateway holds as many ", what, " as it is configured to; try later"));
 }
 
+// Marks the journal's changes of one operation, for as long as it lives, as one group.
+class JournalGroup {
+ public:
+  explicit JournalGroup(Journal* journal) : journal_(journal) {
+    if (journal_ != nullptr) {
+      journal_->BeginGroup();
+    }
+  }
+  ~JournalGroup() {
+    if (journal_ != nullptr) {
+      journal_->EndGroup();
+    }
+  }
+  JournalGroup(const JournalGroup&) = delete;
+  JournalGroup& operator=(const JournalGroup&) = delete;
+
+ private:
+  Journal* const journal_;
+};
+
 }  // namespace
 
 const char* TableName(Table table) {
@@ -192,6 +212,7 @@ CodeTake MemoryState::GetCode(const std::string& code_hash) {
 absl::StatusOr<RedeemOutcome> MemoryState::RedeemCode(const std::string& code_hash,
                                                       TokenRecord access, TokenRecord refresh) {
   absl::MutexLock lock(&mutex_);
+  const JournalGroup group(journal_);
   auto found = codes_.find(code_hash);
   if (found == codes_.end() || found->second.code.expires_at <= clock_.Now()) {
     return RedeemOutcome::kUnknown;
@@ -256,6 +277,7 @@ absl::Status MemoryState::UpdateGrant(Grant grant) {
 
 void MemoryState::RevokeGrant(const std::string& grant_id) {
   absl::MutexLock lock(&mutex_);
+  const JournalGroup group(journal_);
   if (grants_.erase(grant_id) > 0 && journal_ != nullptr) {
     journal_->Erase(Table::kGrants, grant_id);
   }
@@ -306,6 +328,7 @@ std::shared_ptr<const TokenRecord> MemoryState::GetToken(absl::string_view token
 RotateOutcome MemoryState::RotateRefresh(const std::string& old_hash, TokenRecord new_access,
                                          TokenRecord new_refresh, std::string sealed_response) {
   absl::MutexLock lock(&mutex_);
+  const JournalGroup group(journal_);
   auto found = tokens_.find(old_hash);
   if (found == tokens_.end() || found->second->kind != TokenKind::kRefresh ||
       found->second->expires_at <= clock_.Now()) {

@@ -39,6 +39,11 @@ class Journal {
   virtual void PutConsent(const Consent& consent) = 0;
   virtual void PutMeta(const std::string& key, const std::string& value) = 0;
   virtual void Erase(Table table, const std::string& key) = 0;
+  // The changes told between BeginGroup() and EndGroup() are one operation (a code's redemption,
+  // a refresh's rotation, a grant's revocation): they are written all in one transaction, so a
+  // crash never leaves half of one on the disk.
+  virtual void BeginGroup() = 0;
+  virtual void EndGroup() = 0;
 };
 
 class MemoryState {

@@ -287,6 +287,15 @@ class SqliteWriter : public Journal, public Durability {
     absl::MutexLock lock(&mutex_);
     pending_.push_back(Change{table, key, std::string(), std::nullopt, true, ++enqueued_});
   }
+  // The state's lock is held from BeginGroup() to EndGroup(), so groups never nest or overlap.
+  void BeginGroup() override {
+    absl::MutexLock lock(&mutex_);
+    grouping_ = true;
+  }
+  void EndGroup() override {
+    absl::MutexLock lock(&mutex_);
+    grouping_ = false;
+  }
 
   // Durability.
   void WhenDurable(std::shared_ptr<WorkerMailbox> mailbox, DoneCallback done) override {
@@ -322,8 +331,9 @@ class SqliteWriter : public Journal, public Durability {
   }
 
   bool HasWorkLocked() const ABSL_SHARED_LOCKS_REQUIRED(mutex_) {
-    return !pending_.empty() || stopping_;
+    return (!pending_.empty() && !grouping_) || stopping_;
   }
+  bool NoGroupOpenLocked() const ABSL_SHARED_LOCKS_REQUIRED(mutex_) { return !grouping_; }
 
   void Run() {
     std::vector<Change> batch;  // what the current transaction writes; kept while it fails
@@ -337,6 +347,8 @@ class SqliteWriter : public Journal, public Durability {
         } else {
           mutex_.Await(absl::Condition(this, &SqliteWriter::HasWorkLocked));
         }
+        // Never half of an operation: what is queued is taken once its group is whole.
+        mutex_.Await(absl::Condition(this, &SqliteWriter::NoGroupOpenLocked));
         if (batch.empty() && pending_.empty()) {
           return;  // stopping, and everything is written
         }
@@ -437,6 +449,7 @@ class SqliteWriter : public Journal, public Durability {
   uint64_t enqueued_ ABSL_GUARDED_BY(mutex_) = 0;
   uint64_t committed_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
+  bool grouping_ ABSL_GUARDED_BY(mutex_) = false;
 };
 
 namespace {
