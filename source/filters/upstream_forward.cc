@@ -25,10 +25,10 @@ constexpr char kAllowedMethods[] = "GET, POST, DELETE";
 // Headers that pass from the client to the upstream, and back (DESIGN.md, proxying). Everything
 // else stays behind, hop-by-hop headers (Connection and what it names, Keep-Alive, TE, Upgrade,
 // Proxy-*, Transfer-Encoding) among them.
-constexpr const char* kRequestHeaders[] = {
+constexpr absl::string_view kRequestHeaders[] = {
     "content-type", "accept",   "mcp-session-id", "mcp-protocol-version", "last-event-id",
     "mcp-method",   "mcp-name", "cache-control",  "content-length",       "user-agent"};
-constexpr const char* kResponseHeaders[] = {
+constexpr absl::string_view kResponseHeaders[] = {
     "content-type", "cache-control",  "mcp-session-id", "mcp-protocol-version",
     "location",     "content-length", "retry-after"};
 
@@ -64,14 +64,21 @@ bool StaysUnderTheEndpoint(absl::string_view suffix) {
   return true;
 }
 
+// Copies the fields of `from` named in `names` or `extra` (both lower case; the comparison
+// ignores case, and allocates nothing: this runs over every header of every proxied message).
 template <size_t N>
-void CopyHeaders(const http::HeaderMap& from, http::HeaderMap& to, const char* const (&names)[N],
-                 const std::vector<std::string>& extra) {
+void CopyHeaders(const http::HeaderMap& from, http::HeaderMap& to,
+                 const absl::string_view (&names)[N], const std::vector<std::string>& extra) {
   for (const auto& [name, value] : from) {
-    const std::string lower = absl::AsciiStrToLower(name);
-    bool pass = std::find(extra.begin(), extra.end(), lower) != extra.end();
-    for (const char* allowed : names) {
-      pass = pass || lower == allowed;
+    bool pass = false;
+    for (absl::string_view allowed : names) {
+      if (http::SameFieldName(name, allowed)) {
+        pass = true;
+        break;
+      }
+    }
+    for (size_t i = 0; !pass && i < extra.size(); ++i) {
+      pass = http::SameFieldName(name, extra[i]);
     }
     if (pass) {
       to.Add(name, value);
@@ -289,9 +296,11 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       query = query.empty() ? request.query : absl::StrCat(query, "&", request.query);
     }
     head.target = query.empty() ? path : absl::StrCat(path, "?", query);
+    head.headers.reserve(request.headers.size() + 5);
     CopyHeaders(request.headers, head.headers, kRequestHeaders, config_->pass_headers);
-    head.headers.Set("Host", config_->upstream.Authority());
-    head.headers.Set("Authorization", absl::StrCat("Bearer ", context.upstream_token));
+    // Neither is in kRequestHeaders, nor can be in pass_headers (its factory refuses them).
+    head.headers.Add("Host", config_->upstream.Authority());
+    head.headers.Add("Authorization", absl::StrCat("Bearer ", context.upstream_token));
     head.headers.Set("X-Forwarded-For", context.peer.Ip());
     head.headers.Set("X-Forwarded-Proto", config_->public_scheme);
     if (const std::string* host = request.headers.Get("host")) {

@@ -1,5 +1,7 @@
 #include "source/common/http/headers.h"
 
+#include <string>
+
 #include "gtest/gtest.h"
 
 namespace gateway::http {
@@ -45,6 +47,33 @@ TEST(HeaderValidationTest, RefusesInjection) {
   EXPECT_FALSE(IsValidHeaderName("Bad Name"));
   EXPECT_FALSE(IsValidHeaderName("X:Y"));
   EXPECT_FALSE(IsValidHeaderName(""));
+}
+
+TEST(HeaderValidationTest, EveryByteIsJudgedAsRfc9110Says) {
+  // tchar (RFC 9110 section 5.6.2), spelled out; every other byte is refused in a name.
+  const std::string tchar =
+      "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  int names = 0;
+  for (int byte = 0; byte < 256; ++byte) {
+    const char c = static_cast<char>(byte);
+    const std::string one(1, c);
+    const bool is_tchar = tchar.find(c) != std::string::npos;
+    EXPECT_EQ(IsValidHeaderName(one), is_tchar) << "byte " << byte;
+    EXPECT_EQ(IsValidHeaderName("X-" + one + "-Y"), is_tchar) << "byte " << byte;
+    names += is_tchar ? 1 : 0;
+    // A value refuses CR, LF and NUL wherever they are, and nothing else.
+    const bool forbidden = c == '\r' || c == '\n' || c == '\0';
+    EXPECT_EQ(IsValidHeaderValue("a" + one + "b"), !forbidden) << "byte " << byte;
+    EXPECT_EQ(IsValidHeaderValue(std::string(40, 'v') + one), !forbidden) << "byte " << byte;
+  }
+  EXPECT_EQ(names, 77);
+}
+
+TEST(HeaderMapTest, NamesOfTheSameLengthAreComparedWithoutCase) {
+  EXPECT_TRUE(SameFieldName("Content-Length", "content-length"));
+  EXPECT_FALSE(SameFieldName("Content-Length", "content-lengt"));
+  EXPECT_FALSE(SameFieldName("Content-Length", "content-lengthx"));
+  EXPECT_FALSE(SameFieldName("Content-Lengtg", "content-length"));
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "source/common/http/headers.h"
 
 #include <algorithm>
+#include <array>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
@@ -15,7 +16,7 @@ void HeaderMap::Set(absl::string_view name, absl::string_view value) {
 
 size_t HeaderMap::Remove(absl::string_view name) {
   auto removed = std::remove_if(entries_.begin(), entries_.end(), [name](const Entry& entry) {
-    return absl::EqualsIgnoreCase(entry.first, name);
+    return SameFieldName(entry.first, name);
   });
   size_t count = static_cast<size_t>(entries_.end() - removed);
   entries_.erase(removed, entries_.end());
@@ -24,7 +25,7 @@ size_t HeaderMap::Remove(absl::string_view name) {
 
 const std::string* HeaderMap::Get(absl::string_view name) const {
   for (const Entry& entry : entries_) {
-    if (absl::EqualsIgnoreCase(entry.first, name)) {
+    if (SameFieldName(entry.first, name)) {
       return &entry.second;
     }
   }
@@ -34,12 +35,12 @@ const std::string* HeaderMap::Get(absl::string_view name) const {
 size_t HeaderMap::Count(absl::string_view name) const {
   return static_cast<size_t>(
       std::count_if(entries_.begin(), entries_.end(),
-                    [name](const Entry& e) { return absl::EqualsIgnoreCase(e.first, name); }));
+                    [name](const Entry& e) { return SameFieldName(e.first, name); }));
 }
 
 bool HeaderMap::HasToken(absl::string_view name, absl::string_view token) const {
   for (const Entry& entry : entries_) {
-    if (!absl::EqualsIgnoreCase(entry.first, name)) {
+    if (!SameFieldName(entry.first, name)) {
       continue;
     }
     for (absl::string_view item : absl::StrSplit(entry.second, ',')) {
@@ -51,15 +52,36 @@ bool HeaderMap::HasToken(absl::string_view name, absl::string_view token) const 
   return false;
 }
 
+namespace {
+
+// RFC 9110 section 5.6.2's tchar, and what a field value may not hold: looked up by byte (these
+// run over every header of every request and response).
+constexpr std::array<bool, 256> MakeTcharTable() {
+  std::array<bool, 256> table{};
+  for (int c = 'a'; c <= 'z'; ++c) {
+    table[c] = true;
+  }
+  for (int c = 'A'; c <= 'Z'; ++c) {
+    table[c] = true;
+  }
+  for (int c = '0'; c <= '9'; ++c) {
+    table[c] = true;
+  }
+  for (char c : absl::string_view("!#$%&'*+-.^_`|~")) {
+    table[static_cast<unsigned char>(c)] = true;
+  }
+  return table;
+}
+constexpr std::array<bool, 256> kTchar = MakeTcharTable();
+
+}  // namespace
+
 bool IsValidHeaderName(absl::string_view name) {
   if (name.empty()) {
     return false;
   }
   for (char c : name) {
-    const bool token_char = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                            (c >= '0' && c <= '9') ||
-                            absl::string_view("!#$%&'*+-.^_`|~").find(c) != absl::string_view::npos;
-    if (!token_char) {
+    if (!kTchar[static_cast<unsigned char>(c)]) {
       return false;
     }
   }
@@ -67,7 +89,12 @@ bool IsValidHeaderName(absl::string_view name) {
 }
 
 bool IsValidHeaderValue(absl::string_view value) {
-  return value.find_first_of(absl::string_view("\r\n\0", 3)) == absl::string_view::npos;
+  for (char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') {
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace gateway::http

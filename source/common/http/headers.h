@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
 
 namespace gateway::http {
@@ -41,6 +42,12 @@ class HeaderMap {
  private:
   std::vector<Entry> entries_;
 };
+
+// Whether two field names are the same name (RFC 9110 section 5.1: case-insensitive). The lengths
+// are compared first, inline: most of the names a lookup passes differ in length.
+inline bool SameFieldName(absl::string_view a, absl::string_view b) {
+  return a.size() == b.size() && absl::EqualsIgnoreCase(a, b);
+}
 
 // RFC 9110 section 5.6.2: whether `name` is a token. Header names that are not are refused.
 bool IsValidHeaderName(absl::string_view name);

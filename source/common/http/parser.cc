@@ -10,6 +10,12 @@
 #include "absl/strings/strip.h"
 
 namespace gateway::http {
+namespace {
+
+// Fields a message usually has (the MCP clients' requests carry 6 to 12).
+constexpr size_t kUsualFieldCount = 16;
+
+}  // namespace
 
 Parser::Parser(Mode mode, const Limits& limits, Callbacks& callbacks)
     : mode_(mode), limits_(limits), callbacks_(callbacks) {
@@ -126,6 +132,8 @@ int Parser::OnMessageBegin() {
   in_message_ = true;
   request_ = RequestHead();
   response_ = ResponseHead();
+  // Room for a usual message's fields at once, not grown field by field.
+  (mode_ == Mode::kRequest ? request_.headers : response_.headers).reserve(kUsualFieldCount);
   field_.clear();
   value_.clear();
   in_value_ = false;
