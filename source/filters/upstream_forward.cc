@@ -64,26 +64,22 @@ bool StaysUnderTheEndpoint(absl::string_view suffix) {
   return true;
 }
 
-// Copies the fields of `from` named in `names` or `extra` (both lower case; the comparison
-// ignores case, and allocates nothing: this runs over every header of every proxied message).
+// Whether the field `name` passes: named in `names` or `extra` (both lower case; the comparison
+// ignores case and allocates nothing, as it runs over every header of every proxied message).
 template <size_t N>
-void CopyHeaders(const http::HeaderMap& from, http::HeaderMap& to,
-                 const absl::string_view (&names)[N], const std::vector<std::string>& extra) {
-  for (const auto& [name, value] : from) {
-    bool pass = false;
-    for (absl::string_view allowed : names) {
-      if (http::SameFieldName(name, allowed)) {
-        pass = true;
-        break;
-      }
-    }
-    for (size_t i = 0; !pass && i < extra.size(); ++i) {
-      pass = http::SameFieldName(name, extra[i]);
-    }
-    if (pass) {
-      to.Add(name, value);
+bool Passes(absl::string_view name, const absl::string_view (&names)[N],
+            const std::vector<std::string>& extra) {
+  for (absl::string_view allowed : names) {
+    if (http::SameFieldName(name, allowed)) {
+      return true;
     }
   }
+  for (const std::string& allowed : extra) {
+    if (http::SameFieldName(name, allowed)) {
+      return true;
+    }
+  }
+  return false;
 }
 
 class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
@@ -204,9 +200,6 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
         return;
       }
     }
-    http::ResponseHead response;
-    response.status = head.status;
-    CopyHeaders(head.headers, response.headers, kResponseHeaders, config_->pass_headers);
     const std::string* session = head.headers.Get("mcp-session-id");
     if (session != nullptr && head.status / 100 == 2) {
       config_->sessions->Bind(*session, context.user, context_.clock.Now());
@@ -223,6 +216,13 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       streaming_ = true;
       metrics().Add(Gauge::kStreams, 1);
     }
+    // The upstream's fields that pass move (not copied) into the client's response.
+    http::ResponseHead response;
+    response.status = head.status;
+    head.headers.RetainIf([this](absl::string_view name) {
+      return Passes(name, kResponseHeaders, config_->pass_headers);
+    });
+    response.headers = std::move(head.headers);
     callbacks_.EncodeHeaders(std::move(response), end_stream);
   }
 
@@ -297,7 +297,11 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     }
     head.target = query.empty() ? path : absl::StrCat(path, "?", query);
     head.headers.reserve(request.headers.size() + 5);
-    CopyHeaders(request.headers, head.headers, kRequestHeaders, config_->pass_headers);
+    for (const auto& [name, value] : request.headers) {
+      if (Passes(name, kRequestHeaders, config_->pass_headers)) {
+        head.headers.Add(name, value);
+      }
+    }
     // Neither is in kRequestHeaders, nor can be in pass_headers (its factory refuses them).
     head.headers.Add("Host", config_->upstream.Authority());
     head.headers.Add("Authorization", absl::StrCat("Bearer ", context.upstream_token));

@@ -2,6 +2,8 @@
 
 #include <event2/buffer.h>
 
+#include <cstring>
+#include <initializer_list>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -23,11 +25,40 @@ absl::Status CheckHeaders(const HeaderMap& headers) {
   return absl::OkStatus();
 }
 
-void AppendHeaders(const HeaderMap& headers, std::string& out) {
-  for (const auto& [name, value] : headers) {
-    absl::StrAppend(&out, name, ": ", value, "\r\n");
+// Writes the first line's pieces, the headers and the blank line straight into `out`: one
+// reservation of the exact size and one copy of each piece (no intermediate string).
+absl::Status WriteHead(std::initializer_list<absl::string_view> first_line,
+                       const HeaderMap& headers, evbuffer* out) {
+  size_t size = 2;  // the blank line
+  for (absl::string_view piece : first_line) {
+    size += piece.size();
   }
-  out += "\r\n";
+  for (const auto& [name, value] : headers) {
+    size += name.size() + value.size() + 4;  // ": " and CRLF
+  }
+  evbuffer_iovec space;
+  if (evbuffer_reserve_space(out, static_cast<ev_ssize_t>(size), &space, 1) != 1 ||
+      space.iov_len < size) {
+    return absl::ResourceExhaustedError("no memory for a message head");
+  }
+  char* at = static_cast<char*>(space.iov_base);
+  auto put = [&at](absl::string_view piece) {
+    std::memcpy(at, piece.data(), piece.size());
+    at += piece.size();
+  };
+  for (absl::string_view piece : first_line) {
+    put(piece);
+  }
+  for (const auto& [name, value] : headers) {
+    put(name);
+    put(": ");
+    put(value);
+    put("\r\n");
+  }
+  put("\r\n");
+  space.iov_len = size;
+  evbuffer_commit_space(out, &space, 1);
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -39,13 +70,12 @@ absl::Status EncodeResponseHead(const ResponseHead& head, evbuffer* out) {
   if (head.status < 100 || head.status > 999) {
     return absl::InvalidArgumentError(absl::StrCat("invalid status ", head.status));
   }
-  std::string text;
-  text.reserve(256);
-  absl::StrAppend(&text, "HTTP/1.", head.version_minor == 0 ? 0 : 1, " ", head.status, " ",
-                  ReasonPhrase(head.status), "\r\n");
-  AppendHeaders(head.headers, text);
-  evbuffer_add(out, text.data(), text.size());
-  return absl::OkStatus();
+  const char code[3] = {static_cast<char>('0' + head.status / 100),
+                        static_cast<char>('0' + head.status / 10 % 10),
+                        static_cast<char>('0' + head.status % 10)};
+  return WriteHead({head.version_minor == 0 ? "HTTP/1.0 " : "HTTP/1.1 ", absl::string_view(code, 3),
+                    " ", ReasonPhrase(head.status), "\r\n"},
+                   head.headers, out);
 }
 
 absl::Status EncodeRequestHead(const RequestHead& head, evbuffer* out) {
@@ -59,12 +89,7 @@ absl::Status EncodeRequestHead(const RequestHead& head, evbuffer* out) {
       head.target.find('\0') != std::string::npos) {
     return absl::InvalidArgumentError("invalid request-target");
   }
-  std::string text;
-  text.reserve(256);
-  absl::StrAppend(&text, head.method, " ", head.target, " HTTP/1.1\r\n");
-  AppendHeaders(head.headers, text);
-  evbuffer_add(out, text.data(), text.size());
-  return absl::OkStatus();
+  return WriteHead({head.method, " ", head.target, " HTTP/1.1\r\n"}, head.headers, out);
 }
 
 void EncodeChunk(absl::string_view data, evbuffer* out) {

@@ -27,6 +27,11 @@ class HeaderMap {
   // The first field named `name`, or nullptr.
   const std::string* Get(absl::string_view name) const;
   size_t Count(absl::string_view name) const;
+  // Keeps the fields whose name `keep(name)` accepts, in order, and drops the others.
+  template <typename Keep>
+  void RetainIf(Keep keep) {
+    std::erase_if(entries_, [&keep](const Entry& entry) { return !keep(entry.first); });
+  }
   bool Has(absl::string_view name) const { return Get(name) != nullptr; }
   // Whether the comma-separated field `name` lists `token` (case-insensitive), as in
   // "Connection: keep-alive, Upgrade".
