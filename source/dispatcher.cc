@@ -7,9 +7,13 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <event2/util.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <utility>
 
@@ -27,8 +31,13 @@ timeval DelayToTimeval(absl::Duration duration) {
   return absl::ToTimeval(duration);
 }
 
-// libevent must be told once, before any event_base exists, that bases are used across threads
-// (Post() and Exit() activate events from other threads).
+// The dispatcher whose Run() is on this thread's stack, if any.
+thread_local Dispatcher* running_here = nullptr;
+
+// libevent is told once, before any event_base exists, that threads exist (evdns and the
+// listener then lock their own state). The dispatchers' bases are made without a lock: each is
+// used by its own thread only, and other threads reach it through Post()'s eventfd. Locking
+// every event_add and event_del cost some 4% of a proxied request's instructions.
 void EnableLibeventThreads() {
   static std::once_flag once;
   std::call_once(once, [] {
@@ -251,12 +260,20 @@ void BufferEventDeleter::operator()(bufferevent* bev) const { bufferevent_free(b
 
 Dispatcher::Dispatcher(std::string name) : name_(std::move(name)) {
   EnableLibeventThreads();
-  base_ = event_base_new();
-  if (base_ == nullptr) {
-    log::Error("cannot create an event loop");
+  event_config* config = event_config_new();
+  if (config != nullptr) {
+    event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
+    base_ = event_base_new_with_config(config);
+    event_config_free(config);
+  }
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (base_ == nullptr || wake_fd_ < 0) {
+    log::Error(absl::StrCat("cannot create an event loop: ", std::strerror(errno)));
     std::abort();
   }
-  post_event_ = event_new(base_, -1, 0, &Dispatcher::OnPostedTrampoline, this);
+  post_event_ =
+      event_new(base_, wake_fd_, EV_READ | EV_PERSIST, &Dispatcher::OnPostedTrampoline, this);
+  event_add(post_event_, nullptr);
   deferred_delete_event_ = event_new(base_, -1, 0, &Dispatcher::OnDeferredDeleteTrampoline, this);
 }
 
@@ -268,18 +285,38 @@ Dispatcher::~Dispatcher() {
   event_free(post_event_);
   event_free(deferred_delete_event_);
   event_base_free(base_);
+  close(wake_fd_);
 }
 
-void Dispatcher::Run() { event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY); }
+void Dispatcher::Run() {
+  Dispatcher* const outer = running_here;
+  running_here = this;
+  event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+  running_here = outer;
+}
 
-void Dispatcher::Exit() { event_base_loopexit(base_, nullptr); }
+void Dispatcher::Exit() {
+  if (running_here == this) {
+    event_base_loopexit(base_, nullptr);
+  } else {
+    Post([this] { event_base_loopexit(base_, nullptr); });
+  }
+}
 
 void Dispatcher::Post(std::function<void()> work) {
+  bool wake = false;
   {
     absl::MutexLock lock(&post_mutex_);
     posted_.push_back(std::move(work));
+    // A queue that had work has a wake-up pending already: RunPosted() reads the eventfd before
+    // it takes the queue, so work added after the take finds the queue empty and wakes again.
+    wake = posted_.size() == 1;
   }
-  event_active(post_event_, EV_READ, 0);
+  if (wake) {
+    const uint64_t one = 1;
+    while (write(wake_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+    }
+  }
 }
 
 void Dispatcher::DeferredDelete(std::unique_ptr<DeferredDeletable> object) {
@@ -298,6 +335,9 @@ void Dispatcher::OnDeferredDeleteTrampoline(evutil_socket_t, short, void* arg) {
 }
 
 void Dispatcher::RunPosted() {
+  uint64_t count = 0;
+  while (read(wake_fd_, &count, sizeof(count)) < 0 && errno == EINTR) {
+  }
   std::vector<std::function<void()>> work;
   {
     absl::MutexLock lock(&post_mutex_);

@@ -135,6 +135,9 @@ class Dispatcher {
 
   std::string name_;
   event_base* base_ = nullptr;
+  // Post() wakes the loop through this eventfd: the base itself has no lock (one thread uses
+  // it), so no other thread may touch it, not even to activate an event.
+  int wake_fd_ = -1;
   event* post_event_ = nullptr;
   event* deferred_delete_event_ = nullptr;
   evdns_base* dns_base_ = nullptr;

@@ -1,7 +1,10 @@
 #include "source/dispatcher.h"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "test/support/test_server.h"
@@ -25,6 +28,52 @@ TEST(DispatcherTest, RunsWorkPostedFromAnotherThreadInOrder) {
   poster.join();
   ASSERT_EQ(seen.size(), 100u);
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+}
+
+TEST(DispatcherTest, LosesNoWakeUpWhenManyThreadsPostWhileItRunsAndWhileItSleeps) {
+  // The loop's base has no lock: other threads wake it through an eventfd, written only when
+  // the queue was empty. Posts that race with the loop taking the queue must still all run.
+  Dispatcher dispatcher("test");
+  LoopRunner runner(dispatcher);
+  constexpr int kThreads = 4;
+  constexpr int kPosts = 20000;
+  int ran = 0;  // touched on the loop's thread only
+  std::atomic<int> finished{0};
+  std::vector<std::thread> posters;
+  for (int t = 0; t < kThreads; ++t) {
+    posters.emplace_back([&, t] {
+      for (int i = 0; i < kPosts; ++i) {
+        dispatcher.Post([&ran] { ++ran; });
+        if (i % (1000 + t) == 0) {
+          std::this_thread::sleep_for(std::chrono::microseconds(200));  // let the loop sleep
+        }
+      }
+      if (finished.fetch_add(1) + 1 == kThreads) {
+        dispatcher.Post([&] { runner.Done(); });
+      }
+    });
+  }
+  EXPECT_TRUE(runner.Run());
+  for (std::thread& poster : posters) {
+    poster.join();
+  }
+  EXPECT_EQ(ran, kThreads * kPosts);
+}
+
+TEST(DispatcherTest, ExitFromAnotherThreadEndsRunEvenBeforeItStarted) {
+  Dispatcher dispatcher("test");
+  std::thread early([&] { dispatcher.Exit(); });
+  early.join();
+  dispatcher.Run();  // returns at once: the Exit() was waiting for it
+  bool ran_after = false;
+  std::thread later([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    dispatcher.Exit();
+  });
+  dispatcher.Post([&] { ran_after = true; });
+  dispatcher.Run();
+  later.join();
+  EXPECT_TRUE(ran_after);
 }
 
 TEST(DispatcherTest, TimerFiresOnceAndCanBeReArmedOrDisabled) {

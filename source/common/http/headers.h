@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/strings/match.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 
 namespace gateway::http {
@@ -51,7 +51,16 @@ class HeaderMap {
 // Whether two field names are the same name (RFC 9110 section 5.1: case-insensitive). The lengths
 // are compared first, inline: most of the names a lookup passes differ in length.
 inline bool SameFieldName(absl::string_view a, absl::string_view b) {
-  return a.size() == b.size() && absl::EqualsIgnoreCase(a, b);
+  if (a.size() != b.size()) {
+    return false;
+  }
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (absl::ascii_tolower(static_cast<unsigned char>(a[i])) !=
+        absl::ascii_tolower(static_cast<unsigned char>(b[i]))) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // RFC 9110 section 5.6.2: whether `name` is a token. Header names that are not are refused.
