@@ -54,11 +54,30 @@ uint16_t Address::port() const {
 }
 
 std::string Address::Ip() const {
-  char text[INET6_ADDRSTRLEN] = {0};
   if (family() == AF_INET) {
-    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, text,
-                sizeof(text));
-  } else if (family() == AF_INET6) {
+    // Dotted decimal by hand: inet_ntop formats it with sprintf, which cost some 1,700
+    // instructions on every proxied request (X-Forwarded-For).
+    const auto* bytes = reinterpret_cast<const unsigned char*>(
+        &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr);
+    char text[16];
+    char* at = text;
+    for (int i = 0; i < 4; ++i) {
+      const unsigned value = bytes[i];
+      if (value >= 100) {
+        *at++ = static_cast<char>('0' + value / 100);
+      }
+      if (value >= 10) {
+        *at++ = static_cast<char>('0' + value / 10 % 10);
+      }
+      *at++ = static_cast<char>('0' + value % 10);
+      if (i < 3) {
+        *at++ = '.';
+      }
+    }
+    return std::string(text, static_cast<size_t>(at - text));
+  }
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (family() == AF_INET6) {
     ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, text,
                 sizeof(text));
   }

@@ -1,5 +1,12 @@
 #include "source/common/url.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
 #include "gtest/gtest.h"
 #include "source/common/net.h"
 
@@ -42,6 +49,29 @@ TEST(UrlTest, RefusesWhatTheGatewayMustNotConnectTo) {
   EXPECT_FALSE(ParseUrl("https://example.com/#frag").ok());
   EXPECT_FALSE(ParseUrl("https:///nohost").ok());
   EXPECT_FALSE(ParseUrl("not a url").ok());
+}
+
+TEST(AddressTest, WritesIpv4AddressesAsInetNtopDoes) {
+  std::vector<uint32_t> addresses = {0x00000000, 0xffffffff, 0x7f000001, 0x0a006409,
+                                     0xc0a80001, 0x01020304, 0x640a0063, 0x09630a64};
+  std::mt19937 random(7);
+  for (int i = 0; i < 2000; ++i) {
+    addresses.push_back(static_cast<uint32_t>(random()));
+  }
+  for (uint32_t value : addresses) {
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_addr.s_addr = htonl(value);
+    char expected[INET_ADDRSTRLEN] = {0};
+    ASSERT_NE(inet_ntop(AF_INET, &in.sin_addr, expected, sizeof(expected)), nullptr);
+    const Address address =
+        Address::FromSockaddr(reinterpret_cast<const sockaddr*>(&in), sizeof(in));
+    EXPECT_EQ(address.Ip(), expected);
+  }
+  absl::StatusOr<Address> v6 = Address::FromIp("2001:db8::1", 443);
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->Ip(), "2001:db8::1");
+  EXPECT_EQ(v6->ToString(), "[2001:db8::1]:443");
 }
 
 TEST(AddressTest, TellsPublicAddressesFromTheRest) {
