@@ -71,6 +71,25 @@ class TimerImpl : public Timer {
   event* event_ = nullptr;
 };
 
+class SoonEventImpl : public SoonEvent {
+ public:
+  SoonEventImpl(event_base* base, std::function<void()> callback)
+      : callback_(std::move(callback)),
+        event_(event_new(base, -1, 0, &SoonEventImpl::OnActiveTrampoline, this)) {}
+  ~SoonEventImpl() override { event_free(event_); }
+
+  // An active event joins the queue being run: it runs in this turn of the loop.
+  void Schedule() override { event_active(event_, EV_TIMEOUT, 0); }
+
+ private:
+  static void OnActiveTrampoline(evutil_socket_t, short, void* arg) {
+    static_cast<SoonEventImpl*>(arg)->callback_();
+  }
+
+  std::function<void()> callback_;
+  event* const event_;
+};
+
 class FileEventImpl : public FileEvent {
  public:
   // One persistent event per direction, switched with event_add/event_del: never freed or
@@ -359,6 +378,10 @@ void Dispatcher::RunDeferredDeletes() {
 
 std::unique_ptr<Timer> Dispatcher::CreateTimer(std::function<void()> callback) {
   return std::make_unique<TimerImpl>(base_, std::move(callback));
+}
+
+std::unique_ptr<SoonEvent> Dispatcher::CreateSoonEvent(std::function<void()> callback) {
+  return std::make_unique<SoonEventImpl>(base_, std::move(callback));
 }
 
 std::unique_ptr<FileEvent> Dispatcher::CreateFileEvent(int fd, FileReadyCallback callback) {

@@ -45,6 +45,15 @@ class Timer {
   virtual bool Enabled() const = 0;
 };
 
+// A callback run once after Schedule(), when the callback that scheduled it has returned, in the
+// same turn of the loop (before the loop next waits for I/O). Scheduling it again before it ran
+// runs it once. Destroying it cancels it.
+class SoonEvent {
+ public:
+  virtual ~SoonEvent() = default;
+  virtual void Schedule() = 0;
+};
+
 // Readiness of a file descriptor the dispatcher does not own (a client library's socket, such as
 // hiredis's). Destroying it stops watching; the descriptor stays open.
 class FileEvent {
@@ -107,6 +116,7 @@ class Dispatcher {
   void DeferredDelete(std::unique_ptr<DeferredDeletable> object);
 
   std::unique_ptr<Timer> CreateTimer(std::function<void()> callback);
+  std::unique_ptr<SoonEvent> CreateSoonEvent(std::function<void()> callback);
   // Watches `fd` (not taken over); nothing is reported until SetEnabled().
   std::unique_ptr<FileEvent> CreateFileEvent(int fd, FileReadyCallback callback);
   std::unique_ptr<SignalWatch> WatchSignal(int signal_number, std::function<void()> callback);

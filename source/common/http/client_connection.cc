@@ -133,7 +133,13 @@ void ClientConnection::OnConnected() {
   state_ = State::kConnected;
   SetNoDelay(bufferevent_getfd(bev_.get()));
   evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  if (*tls_context_ == nullptr) {
+    writer_ = std::make_unique<DirectWriter>(dispatcher_, bev_.get(), [this] { OnWrite(); });
+    bufferevent_enable(bev_.get(), EV_READ);
+    writer_->Schedule();
+  } else {
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  }
   last_activity_ = dispatcher_.Now();
   timer_->Enable(callbacks_ != nullptr ? options_.stream_idle_timeout : options_.pool_idle_timeout);
   CheckWatermark();
@@ -212,7 +218,7 @@ void ClientConnection::Start(ClientRequest& handle, RequestHead head, bool end_s
     reused_ = true;
     last_activity_ = dispatcher_.Now();
     timer_->Enable(options_.stream_idle_timeout);
-    CheckWatermark();
+    Queued();
   }
 }
 
@@ -231,6 +237,13 @@ void ClientConnection::SendData(absl::string_view data, bool end_stream) {
   }
   request_complete_ = end_stream;
   last_activity_ = dispatcher_.Now();
+  Queued();
+}
+
+void ClientConnection::Queued() {
+  if (writer_ != nullptr && state_ == State::kConnected) {
+    writer_->Schedule();
+  }
   CheckWatermark();
 }
 
@@ -283,6 +296,9 @@ void ClientConnection::Close() {
   }
   state_ = State::kClosed;
   timer_->Disable();
+  if (writer_ != nullptr) {
+    writer_->Stop();
+  }
   dns_.reset();
   parser_.Pause();
   if (bev_ != nullptr) {
@@ -297,7 +313,11 @@ void ClientConnection::OnReadTrampoline(bufferevent*, void* arg) {
   static_cast<ClientConnection*>(arg)->OnRead();
 }
 void ClientConnection::OnWriteTrampoline(bufferevent*, void* arg) {
-  static_cast<ClientConnection*>(arg)->OnWrite();
+  auto* connection = static_cast<ClientConnection*>(arg);
+  if (connection->writer_ != nullptr) {
+    connection->writer_->OnLibeventWrite();
+  }
+  connection->OnWrite();
 }
 void ClientConnection::OnEventTrampoline(bufferevent*, short events, void* arg) {
   static_cast<ClientConnection*>(arg)->OnEvent(events);

@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "source/common/http/client.h"
+#include "source/common/http/direct_writer.h"
 #include "source/common/http/parser.h"
 #include "source/common/url.h"
 #include "source/dispatcher.h"
@@ -91,6 +92,9 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   void TryNextAddress();
   void OnConnected();
   void ProcessInput();
+  // Request bytes were queued: written this turn of the loop (plain sockets, once connected),
+  // and the watermark checked.
+  void Queued();
   void CheckWatermark();
   std::string DescribeSocketError();
   evbuffer* Output();
@@ -107,6 +111,7 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   std::unique_ptr<Timer> timer_;
   std::unique_ptr<DnsQuery> dns_;
   BufferEventPtr bev_;
+  std::unique_ptr<DirectWriter> writer_;  // once connected, plain sockets only
   // Request bytes written before the connection is up.
   std::unique_ptr<evbuffer, decltype(&evbuffer_free)> pending_;
 

@@ -69,7 +69,12 @@ ServerConnection::ServerConnection(Dispatcher& dispatcher, BufferEventPtr bev, c
   // has not yet taken drains to half the bound, which is when a paused producer may resume.
   bufferevent_setwatermark(bev_.get(), EV_READ, 0, limits_.buffer_bytes);
   bufferevent_setwatermark(bev_.get(), EV_WRITE, limits_.buffer_bytes / 2, 0);
-  bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  if (bufferevent_openssl_get_ssl(bev_.get()) == nullptr) {
+    writer_ = std::make_unique<DirectWriter>(dispatcher_, bev_.get(), [this] { OnWrite(); });
+    bufferevent_enable(bev_.get(), EV_READ);
+  } else {
+    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+  }
   last_activity_ = dispatcher_.Now();
   // The first request must start within the header timeout; later ones get the idle timeout.
   ArmTimer(limits_.header_timeout);
@@ -85,7 +90,11 @@ void ServerConnection::OnReadTrampoline(bufferevent*, void* arg) {
   static_cast<ServerConnection*>(arg)->OnRead();
 }
 void ServerConnection::OnWriteTrampoline(bufferevent*, void* arg) {
-  static_cast<ServerConnection*>(arg)->OnWrite();
+  auto* connection = static_cast<ServerConnection*>(arg);
+  if (connection->writer_ != nullptr) {
+    connection->writer_->OnLibeventWrite();
+  }
+  connection->OnWrite();
 }
 void ServerConnection::OnEventTrampoline(bufferevent*, short events, void* arg) {
   static_cast<ServerConnection*>(arg)->OnEvent(events);
@@ -386,7 +395,7 @@ void ServerConnection::EncodeHeaders(ResponseHead head, bool end_stream) {
   }
   response_started_ = true;
   last_activity_ = dispatcher_.Now();
-  CheckHighWatermark();
+  Queued();
   if (end_stream) {
     OnResponseComplete();
   }
@@ -414,7 +423,7 @@ void ServerConnection::EncodeData(absl::string_view data, bool end_stream) {
     }
   }
   last_activity_ = dispatcher_.Now();
-  CheckHighWatermark();
+  Queued();
   if (end_stream) {
     if (response_chunked_) {
       EncodeLastChunk(output);
@@ -475,6 +484,13 @@ size_t ServerConnection::BufferedBytes() const {
   return evbuffer_get_length(bufferevent_get_output(bev_.get()));
 }
 
+void ServerConnection::Queued() {
+  if (writer_ != nullptr) {
+    writer_->Schedule();
+  }
+  CheckHighWatermark();
+}
+
 void ServerConnection::CheckHighWatermark() {
   if (!above_high_watermark_ && BufferedBytes() > limits_.buffer_bytes) {
     above_high_watermark_ = true;
@@ -486,6 +502,9 @@ void ServerConnection::CheckHighWatermark() {
 
 void ServerConnection::WriteOut(absl::string_view data) {
   evbuffer_add(bufferevent_get_output(bev_.get()), data.data(), data.size());
+  if (writer_ != nullptr) {
+    writer_->Schedule();
+  }
 }
 
 void ServerConnection::Reset() { Close(StreamEnd::kReset); }
@@ -538,6 +557,9 @@ void ServerConnection::CloseAfterFlush() {
   }
   // The write callback now fires when the output is empty.
   bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
+  if (writer_ != nullptr) {
+    writer_->Schedule();
+  }
 }
 
 void ServerConnection::StartDrain() {
@@ -553,6 +575,9 @@ void ServerConnection::Close(StreamEnd reason) {
   }
   phase_ = Phase::kClosed;
   timer_->Disable();
+  if (writer_ != nullptr) {
+    writer_->Stop();
+  }
   parser_.Pause();
   EndStream(reason);
   // A TLS connection that ends in order says so (close_notify, RFC 8446 section 6.1): a response

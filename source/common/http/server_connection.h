@@ -24,6 +24,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "source/common/http/direct_writer.h"
 #include "source/common/http/message.h"
 #include "source/common/http/parser.h"
 #include "source/common/net.h"
@@ -149,6 +150,8 @@ class ServerConnection : public ResponseEncoder,
   void EndStream(StreamEnd reason);
   void CloseAfterFlush();
   void WriteOut(absl::string_view data);
+  // Output was queued: written this turn of the loop (plain sockets), and the watermark checked.
+  void Queued();
   void CheckHighWatermark();
   void ArmTimer(absl::Duration timeout);
   // In kIdle and kClosing: whether the client took some of its queued output since the last check.
@@ -162,6 +165,7 @@ class ServerConnection : public ResponseEncoder,
   ServerConnectionOwner& owner_;
   Parser parser_;
   std::unique_ptr<Timer> timer_;
+  std::unique_ptr<DirectWriter> writer_;  // plain sockets; TLS output is libevent's to write
   absl::Duration timer_timeout_;
   MonotonicTime last_activity_;
 
