@@ -428,6 +428,9 @@ int Main(int argc, char** argv) {
   }
   main_dispatcher.Run();
   server.Join();
+  // A password check still running posts its answer to its worker's dispatcher: finish it while
+  // the dispatchers (the server's) still exist.
+  blocking_pool.Stop();
   log::Info("stopped");
   return 0;
 }

@@ -8,13 +8,17 @@ BlockingPool::BlockingPool(int threads) {
   }
 }
 
-BlockingPool::~BlockingPool() {
+BlockingPool::~BlockingPool() { Stop(); }
+
+void BlockingPool::Stop() {
   {
     absl::MutexLock lock(&mutex_);
     stopping_ = true;
   }
   for (std::thread& thread : threads_) {
-    thread.join();
+    if (thread.joinable()) {
+      thread.join();
+    }
   }
 }
 

@@ -18,12 +18,15 @@ namespace gateway {
 class BlockingPool {
  public:
   explicit BlockingPool(int threads);
-  // Finishes what is queued, then joins the threads.
+  // Stop().
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
 
   void Run(std::function<void()> work);
+  // Finishes what is queued, then joins the threads; Run() must not be called after. Called
+  // before the dispatchers that queued work go away: finished work posts to them.
+  void Stop();
 
  private:
   void Loop();

@@ -132,12 +132,14 @@ void ClientConnection::TryNextAddress() {
 void ClientConnection::OnConnected() {
   state_ = State::kConnected;
   SetNoDelay(bufferevent_getfd(bev_.get()));
-  evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
   if (*tls_context_ == nullptr) {
+    // Before the pending bytes move in: with the write event on, moving them would add it.
     writer_ = std::make_unique<DirectWriter>(dispatcher_, bev_.get(), [this] { OnWrite(); });
+    evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
     bufferevent_enable(bev_.get(), EV_READ);
     writer_->Schedule();
   } else {
+    evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   }
   last_activity_ = dispatcher_.Now();

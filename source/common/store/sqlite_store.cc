@@ -285,9 +285,11 @@ class SqliteWriter : public Journal, public Durability {
   }
   void Erase(Table table, const std::string& key) override {
     absl::MutexLock lock(&mutex_);
-    pending_.push_back(Change{table, key, std::string(), std::nullopt, true, ++enqueued_});
+    Queue(Change{table, key, std::string(), std::nullopt, true, ++enqueued_});
   }
   // The state's lock is held from BeginGroup() to EndGroup(), so groups never nest or overlap.
+  // A group's changes wait aside and join the queue together: the writer never takes half of
+  // one, and never waits for one either.
   void BeginGroup() override {
     absl::MutexLock lock(&mutex_);
     grouping_ = true;
@@ -295,6 +297,10 @@ class SqliteWriter : public Journal, public Durability {
   void EndGroup() override {
     absl::MutexLock lock(&mutex_);
     grouping_ = false;
+    for (Change& change : group_) {
+      pending_.push_back(std::move(change));
+    }
+    group_.clear();
   }
 
   // Durability.
@@ -327,13 +333,15 @@ class SqliteWriter : public Journal, public Durability {
   void Enqueue(Table table, const std::string& key, std::string value,
                std::optional<absl::Time> expires_at) {
     absl::MutexLock lock(&mutex_);
-    pending_.push_back(Change{table, key, std::move(value), expires_at, false, ++enqueued_});
+    Queue(Change{table, key, std::move(value), expires_at, false, ++enqueued_});
   }
 
   bool HasWorkLocked() const ABSL_SHARED_LOCKS_REQUIRED(mutex_) {
-    return (!pending_.empty() && !grouping_) || stopping_;
+    return !pending_.empty() || stopping_;
   }
-  bool NoGroupOpenLocked() const ABSL_SHARED_LOCKS_REQUIRED(mutex_) { return !grouping_; }
+  void Queue(Change change) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    (grouping_ ? group_ : pending_).push_back(std::move(change));
+  }
 
   void Run() {
     std::vector<Change> batch;  // what the current transaction writes; kept while it fails
@@ -347,8 +355,6 @@ class SqliteWriter : public Journal, public Durability {
         } else {
           mutex_.Await(absl::Condition(this, &SqliteWriter::HasWorkLocked));
         }
-        // Never half of an operation: what is queued is taken once its group is whole.
-        mutex_.Await(absl::Condition(this, &SqliteWriter::NoGroupOpenLocked));
         if (batch.empty() && pending_.empty()) {
           return;  // stopping, and everything is written
         }
@@ -450,6 +456,7 @@ class SqliteWriter : public Journal, public Durability {
   uint64_t committed_ ABSL_GUARDED_BY(mutex_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mutex_) = false;
   bool grouping_ ABSL_GUARDED_BY(mutex_) = false;
+  std::vector<Change> group_ ABSL_GUARDED_BY(mutex_);  // the open group's changes
 };
 
 namespace {
