@@ -18,7 +18,7 @@ namespace gateway {
 class BlockingPool {
  public:
   explicit BlockingPool(int threads);
-  // Stop().
+  // Stops the pool (Stop()), unless stopped already.
   ~BlockingPool();
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;

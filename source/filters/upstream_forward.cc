@@ -1,6 +1,5 @@
 #include "source/filters/upstream_forward.h"
 
-#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>

@@ -135,16 +135,12 @@ void ClientConnection::OnConnected() {
   if (*tls_context_ == nullptr) {
     // Before the pending bytes move in: with the write event on, moving them would add it.
     writer_ = std::make_unique<DirectWriter>(dispatcher_, bev_.get(), [this] { OnWrite(); });
-    evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
-    bufferevent_enable(bev_.get(), EV_READ);
-    writer_->Schedule();
-  } else {
-    evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
-    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   }
+  evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
+  bufferevent_enable(bev_.get(), writer_ != nullptr ? EV_READ : EV_READ | EV_WRITE);
   last_activity_ = dispatcher_.Now();
   timer_->Enable(callbacks_ != nullptr ? options_.stream_idle_timeout : options_.pool_idle_timeout);
-  CheckWatermark();
+  Queued();
 }
 
 std::string ClientConnection::DescribeSocketError() {

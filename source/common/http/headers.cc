@@ -54,8 +54,8 @@ bool HeaderMap::HasToken(absl::string_view name, absl::string_view token) const 
 
 namespace {
 
-// RFC 9110 section 5.6.2's tchar, and what a field value may not hold: looked up by byte (these
-// run over every header of every request and response).
+// RFC 9110 section 5.6.2's tchar, looked up by byte (the check runs over every header name of
+// every request and response).
 constexpr std::array<bool, 256> MakeTcharTable() {
   std::array<bool, 256> table{};
   for (int c = 'a'; c <= 'z'; ++c) {

@@ -485,10 +485,14 @@ size_t ServerConnection::BufferedBytes() const {
 }
 
 void ServerConnection::Queued() {
+  ScheduleWrite();
+  CheckHighWatermark();
+}
+
+void ServerConnection::ScheduleWrite() {
   if (writer_ != nullptr) {
     writer_->Schedule();
   }
-  CheckHighWatermark();
 }
 
 void ServerConnection::CheckHighWatermark() {
@@ -502,9 +506,7 @@ void ServerConnection::CheckHighWatermark() {
 
 void ServerConnection::WriteOut(absl::string_view data) {
   evbuffer_add(bufferevent_get_output(bev_.get()), data.data(), data.size());
-  if (writer_ != nullptr) {
-    writer_->Schedule();
-  }
+  ScheduleWrite();
 }
 
 void ServerConnection::Reset() { Close(StreamEnd::kReset); }
@@ -557,9 +559,7 @@ void ServerConnection::CloseAfterFlush() {
   }
   // The write callback now fires when the output is empty.
   bufferevent_setwatermark(bev_.get(), EV_WRITE, 0, 0);
-  if (writer_ != nullptr) {
-    writer_->Schedule();
-  }
+  ScheduleWrite();
 }
 
 void ServerConnection::StartDrain() {

@@ -152,6 +152,8 @@ class ServerConnection : public ResponseEncoder,
   void WriteOut(absl::string_view data);
   // Output was queued: written this turn of the loop (plain sockets), and the watermark checked.
   void Queued();
+  // Plain sockets: writes what is queued this turn of the loop (TLS: libevent writes it).
+  void ScheduleWrite();
   void CheckHighWatermark();
   void ArmTimer(absl::Duration timeout);
   // In kIdle and kClosing: whether the client took some of its queued output since the last check.
