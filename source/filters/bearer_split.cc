@@ -87,7 +87,7 @@ class BearerSplitFilter : public Filter {
  private:
   // Validates the store's record against the presented pair; on success fills the context, on
   // failure answers 401. Returns whether the request may go on.
-  bool Validate(const token::AccessCheck& check, const store::TokenRecord* token) {
+  bool Validate(token::AccessCheck& check, const store::TokenRecord* token) {
     RequestContext& request = callbacks_.context();
     token::AccessError error =
         check.Validate(token, config_->resource, config_->context.keys, request.upstream_token);

@@ -32,6 +32,22 @@ TEST(CryptoTest, ConstantTimeEquals) {
   EXPECT_FALSE(ConstantTimeEquals("secret", "secreT"));
   EXPECT_FALSE(ConstantTimeEquals("secret", "secret2"));
   EXPECT_TRUE(ConstantTimeEquals("", ""));
+  // Compared a word at a time and then byte by byte: a difference in any bit of any byte, in
+  // the words or in the tail, is seen.
+  for (size_t length = 1; length <= 40; ++length) {
+    std::string a(length, '\0');
+    for (size_t i = 0; i < length; ++i) {
+      a[i] = static_cast<char>('a' + i);
+    }
+    EXPECT_TRUE(ConstantTimeEquals(a, std::string(a))) << length;
+    for (size_t i = 0; i < length; ++i) {
+      for (int bit = 0; bit < 8; ++bit) {
+        std::string b = a;
+        b[i] = static_cast<char>(b[i] ^ (1 << bit));
+        EXPECT_FALSE(ConstantTimeEquals(a, b)) << length << " " << i << " " << bit;
+      }
+    }
+  }
 }
 
 TEST(CryptoTest, PasswordHashesVerify) {

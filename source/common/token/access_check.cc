@@ -1,10 +1,146 @@
 #include "source/common/token/access_check.h"
 
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 
 namespace gateway::token {
 namespace {
+
+// A thread's memory of the tokens that passed the check (see access_check.h): set-associative,
+// kWays entries per set, the least recently used one replaced. Keyed by the token's text; an
+// entry matches only on the whole text, compared in constant time.
+class TokenMemory {
+ public:
+  struct Entry {
+    uint64_t key = 0;      // hash of the token's text; 0 for an empty entry
+    uint64_t version = 0;  // changes whenever the entry is written or cleared
+    uint64_t last_used = 0;
+    uint64_t ring_serial = 0;  // the key ring the upstream token was unsealed with
+    bool plain = false;        // upstream_part_hash is set (plain format)
+    std::string token;
+    crypto::SecretHashBuffer token_hash;
+    crypto::SecretHashBuffer upstream_part_hash;
+    std::string upstream_token;
+  };
+
+  static TokenMemory& ForThisThread() {
+    thread_local TokenMemory memory;
+    return memory;
+  }
+
+  // The entry holding `token` (its index plus one, for AccessCheck::remembered_at_), or 0.
+  size_t Find(absl::string_view token) {
+    if (entries_.empty()) {
+      return 0;
+    }
+    const uint64_t key = Key(token);
+    const size_t first = (key % kSets) * kWays;
+    for (size_t i = first; i < first + kWays; ++i) {
+      Entry& entry = entries_[i];
+      if (entry.key == key && crypto::ConstantTimeEquals(entry.token, token)) {
+        entry.last_used = ++tick_;
+        return i + 1;
+      }
+    }
+    return 0;
+  }
+
+  // The entry at `at` (Find()'s answer) if it still holds what it held as `version`.
+  const Entry* Get(size_t at, uint64_t version) const {
+    if (at == 0 || at > entries_.size() || entries_[at - 1].version != version) {
+      return nullptr;
+    }
+    return &entries_[at - 1];
+  }
+  uint64_t Version(size_t at) const { return entries_[at - 1].version; }
+
+  // Remembers `token`, in place of its set's least recently used entry.
+  void Remember(absl::string_view token, absl::string_view token_hash, bool plain,
+                absl::string_view upstream_part_hash, absl::string_view upstream_token,
+                uint64_t ring_serial) {
+    if (!enabled_ || token_hash.size() != crypto::kSecretHashLength ||
+        (plain && upstream_part_hash.size() != crypto::kSecretHashLength)) {
+      return;
+    }
+    if (entries_.empty()) {
+      entries_.resize(kSets * kWays);
+    }
+    const uint64_t key = Key(token);
+    const size_t first = (key % kSets) * kWays;
+    // The entry that holds this token already (remembered with another key ring), or else the
+    // set's least recently used one.
+    Entry* oldest = &entries_[first];
+    for (size_t i = first; i < first + kWays; ++i) {
+      if (entries_[i].key == key && entries_[i].token == token) {
+        oldest = &entries_[i];
+        break;
+      }
+      if (entries_[i].last_used < oldest->last_used) {
+        oldest = &entries_[i];
+      }
+    }
+    Clear(*oldest);
+    oldest->key = key;
+    oldest->last_used = ++tick_;
+    oldest->ring_serial = ring_serial;
+    oldest->plain = plain;
+    oldest->token.assign(token.data(), token.size());
+    std::copy(token_hash.begin(), token_hash.end(), oldest->token_hash.begin());
+    if (plain) {
+      std::copy(upstream_part_hash.begin(), upstream_part_hash.end(),
+                oldest->upstream_part_hash.begin());
+    }
+    oldest->upstream_token.assign(upstream_token.data(), upstream_token.size());
+  }
+
+  void Forget(size_t at, uint64_t version) {
+    if (Get(at, version) != nullptr) {
+      Clear(entries_[at - 1]);
+    }
+  }
+
+  void SetEnabled(bool enabled) {
+    enabled_ = enabled;
+    if (!enabled) {
+      for (Entry& entry : entries_) {
+        Clear(entry);
+      }
+    }
+  }
+
+ private:
+  static constexpr size_t kWays = 4;
+  static constexpr size_t kSets = kRememberedTokens / kWays;
+
+  // A hash of the token's first characters: the gateway half's random bytes, enough to spread
+  // the tokens (the whole text is compared on a match) at a third of the cost of hashing it all.
+  static uint64_t Key(absl::string_view token) {
+    const uint64_t key = absl::Hash<absl::string_view>{}(token.substr(0, 16));
+    return key == 0 ? 1 : key;
+  }
+
+  // Empties an entry, wiping the secrets it held.
+  void Clear(Entry& entry) {
+    OPENSSL_cleanse(entry.token.data(), entry.token.size());
+    OPENSSL_cleanse(entry.upstream_token.data(), entry.upstream_token.size());
+    entry.token.clear();
+    entry.upstream_token.clear();
+    entry.key = 0;
+    entry.last_used = 0;
+    entry.version = ++tick_;
+  }
+
+  std::vector<Entry> entries_;  // allocated on the first Remember()
+  uint64_t tick_ = 0;
+  bool enabled_ = true;
+};
 
 // "Bearer " with the scheme in any case (RFC 7235 section 2.1), inline: a call out to
 // absl::EqualsIgnoreCase cost a few percent of the whole check.
@@ -45,35 +181,74 @@ absl::string_view Describe(AccessError error) {
   return "the token is invalid";
 }
 
+void RememberTokensOnThisThread(bool enabled) { TokenMemory::ForThisThread().SetEnabled(enabled); }
+
 AccessError AccessCheck::Parse(absl::string_view authorization) {
+  token_ = {};
+  decoded_ = false;
   hash_length_ = 0;
+  remembered_at_ = 0;
   if (!StartsWithBearerScheme(authorization)) {
     return AccessError::kNotBearer;
   }
-  const absl::string_view token = absl::StripAsciiWhitespace(authorization.substr(7));
-  if (token.empty() || token.size() > DecodedPair::kMaxTokenChars) {
+  token_ = absl::StripAsciiWhitespace(authorization.substr(7));
+  if (token_.empty() || token_.size() > DecodedPair::kMaxTokenChars) {
     return AccessError::kEmptyOrTooLong;
   }
-  if (!pair_.Decode(token)) {
+  TokenMemory& memory = TokenMemory::ForThisThread();
+  if (const size_t at = memory.Find(token_); at != 0) {
+    remembered_at_ = at;
+    remembered_version_ = memory.Version(at);
+    const TokenMemory::Entry& entry = *memory.Get(at, remembered_version_);
+    std::copy(entry.token_hash.begin(), entry.token_hash.end(), hash_.begin());
+    hash_length_ = hash_.size();
+    return AccessError::kNone;
+  }
+  if (!pair_.Decode(token_)) {
     return AccessError::kMalformed;
   }
+  decoded_ = true;
   hash_length_ = crypto::SecretHashInto(pair_.gateway_half(), hash_).size();
   return AccessError::kNone;
 }
 
 AccessError AccessCheck::Validate(const store::TokenRecord* record, absl::string_view resource,
-                                  const KeyRing& keys, std::string& upstream_token) const {
+                                  const KeyRing& keys, std::string& upstream_token) {
   upstream_token.clear();
+  TokenMemory& memory = TokenMemory::ForThisThread();
   if (record == nullptr || record->kind != store::TokenKind::kAccess) {
+    memory.Forget(remembered_at_, remembered_version_);  // revoked or expired since
     return AccessError::kUnknown;
   }
   if (absl::StripSuffix(record->resource, "/") != resource) {
     return AccessError::kOtherResource;
   }
-  if (!record->upstream_part_hash.empty()) {
-    crypto::SecretHashBuffer presented;
-    if (!crypto::ConstantTimeEquals(crypto::SecretHashInto(pair_.upstream_part(), presented),
-                                    record->upstream_part_hash)) {
+  const bool plain = !record->upstream_part_hash.empty();
+  const TokenMemory::Entry* remembered = memory.Get(remembered_at_, remembered_version_);
+  if (remembered != nullptr && remembered->ring_serial == keys.serial() &&
+      remembered->plain == plain) {
+    if (plain &&
+        !crypto::ConstantTimeEquals(
+            absl::string_view(remembered->upstream_part_hash.data(), crypto::kSecretHashLength),
+            record->upstream_part_hash)) {
+      return AccessError::kHalvesMismatch;
+    }
+    upstream_token.assign(remembered->upstream_token);
+    return AccessError::kNone;
+  }
+  // A first sight (or the memory's entry was replaced while the store answered): the whole
+  // derivation.
+  if (!decoded_) {
+    if (!pair_.Decode(token_)) {
+      return AccessError::kMalformed;
+    }
+    decoded_ = true;
+  }
+  crypto::SecretHashBuffer presented;
+  absl::string_view presented_hash;
+  if (plain) {
+    presented_hash = crypto::SecretHashInto(pair_.upstream_part(), presented);
+    if (!crypto::ConstantTimeEquals(presented_hash, record->upstream_part_hash)) {
       return AccessError::kHalvesMismatch;
     }
     upstream_token.assign(pair_.upstream_part().data(), pair_.upstream_part().size());
@@ -85,6 +260,7 @@ AccessError AccessCheck::Validate(const store::TokenRecord* record, absl::string
     upstream_token.clear();
     return AccessError::kBadUpstreamToken;
   }
+  memory.Remember(token_, token_hash(), plain, presented_hash, upstream_token, keys.serial());
   return AccessError::kNone;
 }
 

@@ -6,6 +6,14 @@
 // against the presented pair. Apart from the upstream token it hands out, nothing is allocated:
 // the pair is decoded into, and the hash written to, buffers of the check's own (about 3 KiB, so
 // a check lives on the stack, or on the heap while a lookup is in flight). Used on one thread.
+//
+// What the check derives from the token's text alone (the gateway half's hash; the upstream
+// token, unsealed, or the hash of a plain one) depends on nothing but that text and the key ring.
+// So each thread remembers it for the tokens that passed (up to kRememberedTokens, the least
+// recently used going first), and a token seen before skips the decode, the hashes and the
+// unseal: about a third of the check's cost on a first sight (bench/token_bench.cc). The store
+// lookup is never skipped, so a revoked or expired token is refused at once (and forgotten).
+// The remembered tokens are process memory only, like the requests that carried them.
 
 #include <string>
 
@@ -37,20 +45,37 @@ class AccessCheck {
   // Step 1: reads `authorization` ("Bearer <token>", the scheme in any case, RFC 7235 section
   // 2.1), decodes and splits the token, and hashes the gateway half. On kNone, token_hash() is
   // the store key to look up.
+  // `authorization` must outlive the check: Validate() reads the token again on a first sight.
   AccessError Parse(absl::string_view authorization);
   absl::string_view token_hash() const { return absl::string_view(hash_.data(), hash_length_); }
+  // Whether Parse() found the token in this thread's memory of checked tokens.
+  bool remembered() const { return remembered_at_ != 0; }
 
   // Step 2: checks what the store holds for token_hash() (nullptr: nothing unexpired): an access
   // token, for `resource` (compared without a trailing '/', which the caller has stripped), whose
   // upstream part belongs to this gateway half (unsealed with `keys`, or compared by hash in
   // constant time for the plain format). On kNone, `upstream_token` holds the upstream token.
   AccessError Validate(const store::TokenRecord* record, absl::string_view resource,
-                       const KeyRing& keys, std::string& upstream_token) const;
+                       const KeyRing& keys, std::string& upstream_token);
 
  private:
+  absl::string_view token_;  // the Authorization value's token (Parse()'s argument)
+  bool decoded_ = false;     // pair_ holds token_ decoded (not done for a remembered token)
   DecodedPair pair_;
   crypto::SecretHashBuffer hash_;
   size_t hash_length_ = 0;
+  // A remembered token: where this thread's memory holds it, as Parse() saw it (the entry is
+  // used only if it still holds the same token when Validate() runs).
+  size_t remembered_at_ = 0;
+  uint64_t remembered_version_ = 0;
 };
+
+// How many tokens each thread remembers: 16,384 (about 3 MiB per worker thread once it has
+// checked a token, up to about 8 MiB with every entry in use).
+inline constexpr size_t kRememberedTokens = 16384;
+
+// Turns this thread's memory of checked tokens off or on (on by default), for benchmarks and
+// tests that measure or exercise the whole derivation every time. Turning it off forgets all.
+void RememberTokensOnThisThread(bool enabled);
 
 }  // namespace gateway::token

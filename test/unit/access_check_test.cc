@@ -1,0 +1,208 @@
+// token::AccessCheck on its own, with this thread's memory of checked tokens on: a token seen
+// before must be refused exactly when a first sight of it would be (revoked, expired, another
+// key ring, another record), and the memory must give the same answers as the whole derivation
+// when its entries are replaced under a check that waits for the store.
+
+#include "source/common/token/access_check.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "source/common/crypto.h"
+#include "source/common/oauth/token_issuer.h"
+
+namespace gateway::token {
+namespace {
+
+constexpr absl::string_view kResource = "https://gateway.example/mcp";
+
+class AccessCheckTest : public ::testing::Test {
+ protected:
+  void SetUp() override { RememberTokensOnThisThread(true); }
+  void TearDown() override { RememberTokensOnThisThread(true); }  // and forget all
+
+  // A minted pair for `upstream_token`: what the client presents, and the store's record.
+  struct Minted {
+    std::string authorization;
+    store::TokenRecord record;
+  };
+  Minted Mint(const std::string& upstream_token, bool sealed = true) {
+    store::Grant grant;
+    grant.grant_id = absl::StrCat("g", ++grants_);
+    grant.user = "alice";
+    grant.client_id = "client";
+    grant.resource = std::string(kResource);
+    grant.upstream_access_token = upstream_token;
+    TokensConfig config;
+    config.sealed = sealed;
+    oauth::MintedTokens minted = oauth::MintTokens(grant, config, keys_, absl::Now());
+    return Minted{absl::StrCat("Bearer ", minted.access_token), minted.access};
+  }
+
+  // Parses `authorization` and validates it against `record` (nullptr: the store has nothing).
+  AccessError Check(const std::string& authorization, const store::TokenRecord* record,
+                    const KeyRing& keys, std::string& upstream_token) {
+    AccessCheck check;
+    if (AccessError error = check.Parse(authorization); error != AccessError::kNone) {
+      return error;
+    }
+    if (record != nullptr && check.token_hash() != record->token_hash) {
+      return AccessError::kUnknown;  // the store would not have answered with this record
+    }
+    return check.Validate(record, kResource, keys, upstream_token);
+  }
+  AccessError Check(const Minted& minted, std::string& upstream_token) {
+    return Check(minted.authorization, &minted.record, keys_, upstream_token);
+  }
+
+  KeyRing keys_ = *KeyRing::Create({KeyRing::GenerateKey("k1")});
+  int grants_ = 0;
+};
+
+TEST_F(AccessCheckTest, ARememberedTokenGivesTheSameAnswerBothFormats) {
+  for (bool sealed : {true, false}) {
+    const Minted minted = Mint("gho_upstream", sealed);
+    for (int sight = 0; sight < 3; ++sight) {
+      std::string upstream;
+      EXPECT_EQ(Check(minted, upstream), AccessError::kNone) << sealed << " " << sight;
+      EXPECT_EQ(upstream, "gho_upstream");
+    }
+  }
+}
+
+TEST_F(AccessCheckTest, ARememberedTokenIsRefusedOnceTheStoreHasNothing) {
+  const Minted minted = Mint("gho_upstream");
+  std::string upstream;
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  // Revoked or expired: the store answers nothing, and the memory does not answer instead.
+  EXPECT_EQ(Check(minted.authorization, nullptr, keys_, upstream), AccessError::kUnknown);
+  EXPECT_TRUE(upstream.empty());
+  // A refresh token's record under the same hash is refused as well.
+  store::TokenRecord refresh = minted.record;
+  refresh.kind = store::TokenKind::kRefresh;
+  EXPECT_EQ(Check(minted.authorization, &refresh, keys_, upstream), AccessError::kUnknown);
+  // And the token is still good against its own record.
+  EXPECT_EQ(Check(minted, upstream), AccessError::kNone);
+  EXPECT_EQ(upstream, "gho_upstream");
+}
+
+TEST_F(AccessCheckTest, ARememberedTokenIsCheckedAgainstTheRecordsResource) {
+  const Minted minted = Mint("gho_upstream");
+  std::string upstream;
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  store::TokenRecord elsewhere = minted.record;
+  elsewhere.resource = "https://other.example/mcp";
+  EXPECT_EQ(Check(minted.authorization, &elsewhere, keys_, upstream), AccessError::kOtherResource);
+  EXPECT_TRUE(upstream.empty());
+}
+
+TEST_F(AccessCheckTest, ARememberedSealedTokenNeedsItsKeyInTheRing) {
+  const Minted minted = Mint("gho_upstream");
+  std::string upstream;
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  // A reload that dropped the key the token was sealed with: the token is refused.
+  const KeyRing rotated = *KeyRing::Create({KeyRing::GenerateKey("k2")});
+  EXPECT_EQ(Check(minted.authorization, &minted.record, rotated, upstream),
+            AccessError::kHalvesMismatch);
+  EXPECT_TRUE(upstream.empty());
+  // A ring that kept it opens it still.
+  const KeyRing kept = *KeyRing::Create({KeyRing::GenerateKey("k2"), keys_.current()});
+  EXPECT_EQ(Check(minted.authorization, &minted.record, kept, upstream), AccessError::kNone);
+  EXPECT_EQ(upstream, "gho_upstream");
+}
+
+TEST_F(AccessCheckTest, ARememberedPlainTokenMustMatchTheRecordsUpstreamHash) {
+  const Minted minted = Mint("plain_upstream", /*sealed=*/false);
+  std::string upstream;
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  store::TokenRecord other = minted.record;
+  other.upstream_part_hash = crypto::SecretHash("another_upstream");
+  EXPECT_EQ(Check(minted.authorization, &other, keys_, upstream), AccessError::kHalvesMismatch);
+  EXPECT_TRUE(upstream.empty());
+  // A sealed record under the same hash (no upstream hash): the plain part does not unseal.
+  store::TokenRecord sealed = minted.record;
+  sealed.upstream_part_hash.clear();
+  EXPECT_EQ(Check(minted.authorization, &sealed, keys_, upstream), AccessError::kHalvesMismatch);
+}
+
+TEST_F(AccessCheckTest, AnEntryReplacedWhileTheStoreAnswersIsDerivedAgain) {
+  const Minted minted = Mint("gho_upstream");
+  std::string upstream;
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  AccessCheck check;
+  ASSERT_EQ(check.Parse(minted.authorization), AccessError::kNone);
+  EXPECT_EQ(check.token_hash(), minted.record.token_hash);
+  AccessCheck waiting = check;        // as bearer_split keeps it while a lookup is in flight
+  RememberTokensOnThisThread(false);  // the memory forgets everything meanwhile
+  RememberTokensOnThisThread(true);
+  EXPECT_EQ(waiting.Validate(&minted.record, kResource, keys_, upstream), AccessError::kNone);
+  EXPECT_EQ(upstream, "gho_upstream");
+}
+
+TEST_F(AccessCheckTest, MoreTokensThanTheMemoryHoldsAreAllCheckedRight) {
+  std::vector<Minted> minted;
+  const size_t count = kRememberedTokens + kRememberedTokens / 4;
+  minted.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    minted.push_back(Mint(absl::StrCat("gho_", i), /*sealed=*/i % 2 == 0));
+  }
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < count; ++i) {
+      std::string upstream;
+      ASSERT_EQ(Check(minted[i], upstream), AccessError::kNone) << round << " " << i;
+      ASSERT_EQ(upstream, absl::StrCat("gho_", i));
+    }
+  }
+}
+
+TEST_F(AccessCheckTest, RemembersWhatPassedAndForgetsWhatTheStoreRefused) {
+  const Minted minted = Mint("gho_upstream");
+  const auto remembered = [&] {
+    AccessCheck check;
+    EXPECT_EQ(check.Parse(minted.authorization), AccessError::kNone);
+    return check.remembered();
+  };
+  EXPECT_FALSE(remembered());
+  std::string upstream;
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  EXPECT_TRUE(remembered());
+  // Another text for the same token (the scheme's case, spaces) is the same token.
+  AccessCheck check;
+  ASSERT_EQ(check.Parse("bEARER  " + minted.authorization.substr(7) + " "), AccessError::kNone);
+  EXPECT_TRUE(check.remembered());
+  // A token that failed is not remembered; one the store no longer has is forgotten.
+  const Minted other = Mint("gho_other");
+  store::TokenRecord elsewhere = other.record;
+  elsewhere.resource = "https://other.example/mcp";
+  EXPECT_EQ(Check(other.authorization, &elsewhere, keys_, upstream), AccessError::kOtherResource);
+  EXPECT_EQ(Check(minted.authorization, nullptr, keys_, upstream), AccessError::kUnknown);
+  EXPECT_FALSE(remembered());
+  {
+    AccessCheck check_other;
+    ASSERT_EQ(check_other.Parse(other.authorization), AccessError::kNone);
+    EXPECT_FALSE(check_other.remembered());
+  }
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  EXPECT_TRUE(remembered());
+  RememberTokensOnThisThread(false);
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  EXPECT_FALSE(remembered());
+}
+
+TEST_F(AccessCheckTest, WithTheMemoryOffEveryCheckDerives) {
+  RememberTokensOnThisThread(false);
+  const Minted minted = Mint("gho_upstream");
+  for (int sight = 0; sight < 2; ++sight) {
+    std::string upstream;
+    EXPECT_EQ(Check(minted, upstream), AccessError::kNone);
+    EXPECT_EQ(upstream, "gho_upstream");
+  }
+  std::string upstream;
+  EXPECT_EQ(Check("Bearer " + EncodePair("half", "part"), &minted.record, keys_, upstream),
+            AccessError::kUnknown);
+}
+
+}  // namespace
+}  // namespace gateway::token
