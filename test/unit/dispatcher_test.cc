@@ -98,6 +98,62 @@ TEST(DispatcherTest, TimerFiresOnceAndCanBeReArmedOrDisabled) {
   EXPECT_FALSE(timer->Enabled());
 }
 
+TEST(DispatcherTest, ATimerPushedLaterFiresAtItsLastDeadline) {
+  Dispatcher dispatcher("test");
+  LoopRunner runner(dispatcher);
+  const MonotonicTime start = dispatcher.Now();
+  MonotonicTime fired_at;
+  int fired = 0;
+  std::unique_ptr<Timer> timer = dispatcher.CreateTimer([&] {
+    ++fired;
+    fired_at = dispatcher.Now();
+    runner.Done();
+  });
+  // Armed for 30 ms, then pushed back to 80 ms from the start by a later arming, as a
+  // connection does on every request.
+  timer->Enable(absl::Milliseconds(30));
+  std::unique_ptr<Timer> push = dispatcher.CreateTimer([&] {
+    EXPECT_TRUE(timer->Enabled());
+    timer->Enable(absl::Milliseconds(60));
+  });
+  push->Enable(absl::Milliseconds(20));
+  EXPECT_TRUE(runner.Run());
+  EXPECT_EQ(fired, 1);
+  EXPECT_GE(fired_at - start, std::chrono::milliseconds(80));
+  EXPECT_FALSE(timer->Enabled());
+}
+
+TEST(DispatcherTest, AnEarlierDeadlineReplacesALaterOne) {
+  Dispatcher dispatcher("test");
+  LoopRunner runner(dispatcher);
+  const MonotonicTime start = dispatcher.Now();
+  MonotonicTime fired_at;
+  std::unique_ptr<Timer> timer = dispatcher.CreateTimer([&] {
+    fired_at = dispatcher.Now();
+    runner.Done();
+  });
+  timer->Enable(absl::Seconds(30));
+  timer->Enable(absl::Milliseconds(5));
+  EXPECT_TRUE(runner.Run());
+  EXPECT_GE(fired_at - start, std::chrono::milliseconds(5));
+  EXPECT_LT(fired_at - start, std::chrono::seconds(5));
+}
+
+TEST(DispatcherTest, APushedBackTimerCanStillBeDisabled) {
+  Dispatcher dispatcher("test");
+  LoopRunner runner(dispatcher);
+  int fired = 0;
+  std::unique_ptr<Timer> timer = dispatcher.CreateTimer([&] { ++fired; });
+  timer->Enable(absl::Milliseconds(10));
+  timer->Enable(absl::Milliseconds(20));  // pushed back: the event stays armed for 10 ms
+  timer->Disable();
+  EXPECT_FALSE(timer->Enabled());
+  std::unique_ptr<Timer> done = dispatcher.CreateTimer([&] { runner.Done(); });
+  done->Enable(absl::Milliseconds(60));
+  EXPECT_TRUE(runner.Run());
+  EXPECT_EQ(fired, 0);
+}
+
 TEST(DispatcherTest, DeferredDeleteWaitsForTheCurrentCallback) {
   struct Tracked : DeferredDeletable {
     explicit Tracked(bool& flag) : destroyed(flag) {}
