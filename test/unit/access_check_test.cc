@@ -191,6 +191,19 @@ TEST_F(AccessCheckTest, RemembersWhatPassedAndForgetsWhatTheStoreRefused) {
   EXPECT_FALSE(remembered());
 }
 
+TEST_F(AccessCheckTest, ATokenTooLongToRememberIsCheckedEveryTime) {
+  const std::string upstream_token(300, 'u');
+  const Minted minted = Mint(upstream_token);
+  for (int sight = 0; sight < 2; ++sight) {
+    AccessCheck check;
+    ASSERT_EQ(check.Parse(minted.authorization), AccessError::kNone);
+    EXPECT_FALSE(check.remembered());
+    std::string upstream;
+    EXPECT_EQ(check.Validate(&minted.record, kResource, keys_, upstream), AccessError::kNone);
+    EXPECT_EQ(upstream, upstream_token);
+  }
+}
+
 TEST_F(AccessCheckTest, WithTheMemoryOffEveryCheckDerives) {
   RememberTokensOnThisThread(false);
   const Minted minted = Mint("gho_upstream");

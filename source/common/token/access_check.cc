@@ -15,19 +15,26 @@ namespace {
 
 // A thread's memory of the tokens that passed the check (see access_check.h): set-associative,
 // kWays entries per set, the least recently used one replaced. Keyed by the token's text; an
-// entry matches only on the whole text, compared in constant time.
+// entry matches only on the whole text, compared in constant time. A set's keys share a cache
+// line apart from the entries, and an entry holds its token's text inline, so a lookup reads
+// two lines where the request's own bytes are the only other memory it touches.
 class TokenMemory {
  public:
+  // Longer tokens (far beyond a sealed pair for a GitHub token) are not remembered.
+  static constexpr size_t kMaxTokenChars = 256;
+
   struct Entry {
-    uint64_t key = 0;      // hash of the token's text; 0 for an empty entry
     uint64_t version = 0;  // changes whenever the entry is written or cleared
     uint64_t last_used = 0;
     uint64_t ring_serial = 0;  // the key ring the upstream token was unsealed with
-    bool plain = false;        // upstream_part_hash is set (plain format)
-    std::string token;
+    uint16_t token_size = 0;
+    bool plain = false;  // upstream_part_hash is set (plain format)
+    char token[kMaxTokenChars];
     crypto::SecretHashBuffer token_hash;
     crypto::SecretHashBuffer upstream_part_hash;
     std::string upstream_token;
+
+    absl::string_view Token() const { return absl::string_view(token, token_size); }
   };
 
   static TokenMemory& ForThisThread() {
@@ -43,9 +50,8 @@ class TokenMemory {
     const uint64_t key = Key(token);
     const size_t first = (key % kSets) * kWays;
     for (size_t i = first; i < first + kWays; ++i) {
-      Entry& entry = entries_[i];
-      if (entry.key == key && crypto::ConstantTimeEquals(entry.token, token)) {
-        entry.last_used = ++tick_;
+      if (keys_[i] == key && crypto::ConstantTimeEquals(entries_[i].Token(), token)) {
+        entries_[i].last_used = ++tick_;
         return i + 1;
       }
     }
@@ -65,52 +71,56 @@ class TokenMemory {
   void Remember(absl::string_view token, absl::string_view token_hash, bool plain,
                 absl::string_view upstream_part_hash, absl::string_view upstream_token,
                 uint64_t ring_serial) {
-    if (!enabled_ || token_hash.size() != crypto::kSecretHashLength ||
+    if (!enabled_ || token.size() > kMaxTokenChars ||
+        token_hash.size() != crypto::kSecretHashLength ||
         (plain && upstream_part_hash.size() != crypto::kSecretHashLength)) {
       return;
     }
     if (entries_.empty()) {
       entries_.resize(kSets * kWays);
+      keys_.assign(kSets * kWays, 0);
     }
     const uint64_t key = Key(token);
     const size_t first = (key % kSets) * kWays;
     // The entry that holds this token already (remembered with another key ring), or else the
     // set's least recently used one.
-    Entry* oldest = &entries_[first];
+    size_t chosen = first;
     for (size_t i = first; i < first + kWays; ++i) {
-      if (entries_[i].key == key && entries_[i].token == token) {
-        oldest = &entries_[i];
+      if (keys_[i] == key && entries_[i].Token() == token) {
+        chosen = i;
         break;
       }
-      if (entries_[i].last_used < oldest->last_used) {
-        oldest = &entries_[i];
+      if (entries_[i].last_used < entries_[chosen].last_used) {
+        chosen = i;
       }
     }
-    Clear(*oldest);
-    oldest->key = key;
-    oldest->last_used = ++tick_;
-    oldest->ring_serial = ring_serial;
-    oldest->plain = plain;
-    oldest->token.assign(token.data(), token.size());
-    std::copy(token_hash.begin(), token_hash.end(), oldest->token_hash.begin());
+    Clear(chosen);
+    Entry& entry = entries_[chosen];
+    keys_[chosen] = key;
+    entry.last_used = ++tick_;
+    entry.ring_serial = ring_serial;
+    entry.plain = plain;
+    std::copy(token.begin(), token.end(), entry.token);
+    entry.token_size = static_cast<uint16_t>(token.size());
+    std::copy(token_hash.begin(), token_hash.end(), entry.token_hash.begin());
     if (plain) {
       std::copy(upstream_part_hash.begin(), upstream_part_hash.end(),
-                oldest->upstream_part_hash.begin());
+                entry.upstream_part_hash.begin());
     }
-    oldest->upstream_token.assign(upstream_token.data(), upstream_token.size());
+    entry.upstream_token.assign(upstream_token.data(), upstream_token.size());
   }
 
   void Forget(size_t at, uint64_t version) {
     if (Get(at, version) != nullptr) {
-      Clear(entries_[at - 1]);
+      Clear(at - 1);
     }
   }
 
   void SetEnabled(bool enabled) {
     enabled_ = enabled;
     if (!enabled) {
-      for (Entry& entry : entries_) {
-        Clear(entry);
+      for (size_t i = 0; i < entries_.size(); ++i) {
+        Clear(i);
       }
     }
   }
@@ -126,18 +136,21 @@ class TokenMemory {
     return key == 0 ? 1 : key;
   }
 
-  // Empties an entry, wiping the secrets it held.
-  void Clear(Entry& entry) {
-    OPENSSL_cleanse(entry.token.data(), entry.token.size());
+  // Empties entry `i`, wiping the secrets it held.
+  void Clear(size_t i) {
+    Entry& entry = entries_[i];
+    OPENSSL_cleanse(entry.token, sizeof(entry.token));
     OPENSSL_cleanse(entry.upstream_token.data(), entry.upstream_token.size());
-    entry.token.clear();
+    entry.token_size = 0;
     entry.upstream_token.clear();
-    entry.key = 0;
     entry.last_used = 0;
     entry.version = ++tick_;
+    keys_[i] = 0;  // 0 for an empty entry: Key() never is
   }
 
-  std::vector<Entry> entries_;  // allocated on the first Remember()
+  // Allocated on the first Remember(): the entries, and their keys by set.
+  std::vector<Entry> entries_;
+  std::vector<uint64_t> keys_;
   uint64_t tick_ = 0;
   bool enabled_ = true;
 };

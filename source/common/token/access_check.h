@@ -70,9 +70,9 @@ class AccessCheck {
   uint64_t remembered_version_ = 0;
 };
 
-// How many tokens each thread remembers: 16,384 (about 3 MiB per worker thread once it has
-// checked a token, up to about 8 MiB with every entry in use).
-inline constexpr size_t kRememberedTokens = 16384;
+// How many tokens each thread remembers: 8,192 (about 3.4 MiB per worker thread once it has
+// checked a token, up to about 4 MiB with every entry in use).
+inline constexpr size_t kRememberedTokens = 8192;
 
 // Turns this thread's memory of checked tokens off or on (on by default), for benchmarks and
 // tests that measure or exercise the whole derivation every time. Turning it off forgets all.
