@@ -83,6 +83,7 @@ void ActiveRequest::OnHeaders(http::RequestHead&& head, bool end_stream) {
 
 void ActiveRequest::Walk() {
   const std::vector<FilterChain::Entry>& entries = chain_.entries();
+  filters_.reserve(entries.size());  // one allocation, not one per doubling
   while (!done() && stopped_ == nullptr && next_entry_ < entries.size()) {
     const FilterChain::Entry& entry = entries[next_entry_++];
     if (!entry.match.Matches(context_.request.method, context_.request.path)) {

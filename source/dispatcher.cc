@@ -401,11 +401,14 @@ void Dispatcher::RunPosted() {
 }
 
 void Dispatcher::RunDeferredDeletes() {
-  // Destructors may defer more deletions; keep going until none are left.
+  // Destructors may defer more deletions; keep going until none are left. The emptied batch is
+  // kept for the next one, so a turn of the loop allocates nothing here (a batch is local: a
+  // destructor that ends up here again works on its own).
   while (!to_delete_.empty()) {
-    std::vector<std::unique_ptr<DeferredDeletable>> batch;
-    batch.swap(to_delete_);
+    std::vector<std::unique_ptr<DeferredDeletable>> batch =
+        std::exchange(to_delete_, std::move(spare_batch_));
     batch.clear();
+    spare_batch_ = std::move(batch);
   }
 }
 

@@ -154,6 +154,7 @@ class Dispatcher {
   absl::Mutex post_mutex_;
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(post_mutex_);
   std::vector<std::unique_ptr<DeferredDeletable>> to_delete_;
+  std::vector<std::unique_ptr<DeferredDeletable>> spare_batch_;  // see RunDeferredDeletes()
 };
 
 }  // namespace gateway
