@@ -11,7 +11,7 @@
 // token, unsealed, or the hash of a plain one) depends on nothing but that text and the key ring.
 // So each thread remembers it for the tokens that passed (up to kRememberedTokens, the least
 // recently used going first), and a token seen before skips the decode, the hashes and the
-// unseal: about a third of the check's cost on a first sight (bench/token_bench.cc). The store
+// unseal: it costs a quarter to a half of a first sight (bench/token_bench.cc). The store
 // lookup is never skipped, so a revoked or expired token is refused at once (and forgotten).
 // The remembered tokens are process memory only, like the requests that carried them.
 
