@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <utility>
 
@@ -410,6 +411,13 @@ void Dispatcher::RunDeferredDeletes() {
     batch.clear();
     spare_batch_ = std::move(batch);
   }
+}
+
+MonotonicTime Dispatcher::CoarseNow() const {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);  // steady_clock is CLOCK_MONOTONIC
+  return MonotonicTime(std::chrono::duration_cast<MonotonicTime::duration>(
+      std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec)));
 }
 
 std::unique_ptr<Timer> Dispatcher::CreateTimer(std::function<void()> callback) {

@@ -135,6 +135,10 @@ class Dispatcher {
                                     ResolveCallback callback);
 
   MonotonicTime Now() const { return std::chrono::steady_clock::now(); }
+  // The same clock as of its last tick (CLOCK_MONOTONIC_COARSE): behind Now() by at most a few
+  // milliseconds, at a fifth of its cost. For the idle bookkeeping every read and write of a
+  // connection updates; compare it only with itself.
+  MonotonicTime CoarseNow() const;
 
  private:
   static void OnPostedTrampoline(int fd, short events, void* arg);

@@ -138,7 +138,7 @@ void ClientConnection::OnConnected() {
   }
   evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
   bufferevent_enable(bev_.get(), writer_ != nullptr ? EV_READ : EV_READ | EV_WRITE);
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   timer_->Enable(callbacks_ != nullptr ? options_.stream_idle_timeout : options_.pool_idle_timeout);
   Queued();
 }
@@ -214,7 +214,7 @@ void ClientConnection::Start(ClientRequest& handle, RequestHead head, bool end_s
   }
   if (state_ == State::kConnected) {
     reused_ = true;
-    last_activity_ = dispatcher_.Now();
+    last_activity_ = dispatcher_.CoarseNow();
     timer_->Enable(options_.stream_idle_timeout);
     Queued();
   }
@@ -234,7 +234,7 @@ void ClientConnection::SendData(absl::string_view data, bool end_stream) {
     evbuffer_add(out, data.data(), data.size());
   }
   request_complete_ = end_stream;
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   Queued();
 }
 
@@ -329,7 +329,7 @@ void ClientConnection::OnRead() {
     Close();  // an idle connection has nothing to say; bytes here mean it is unusable
     return;
   }
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   ProcessInput();
 }
 
@@ -356,7 +356,7 @@ void ClientConnection::ProcessInput() {
 }
 
 void ClientConnection::OnWrite() {
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   if (above_high_watermark_ &&
       evbuffer_get_length(bufferevent_get_output(bev_.get())) <= options_.buffer_bytes / 2) {
     above_high_watermark_ = false;
@@ -410,7 +410,7 @@ void ClientConnection::OnTimer() {
         Close();  // idle in the pool for too long
         return;
       }
-      const absl::Duration idle = absl::FromChrono(dispatcher_.Now() - last_activity_);
+      const absl::Duration idle = absl::FromChrono(dispatcher_.CoarseNow() - last_activity_);
       if (idle < options_.stream_idle_timeout) {
         timer_->Enable(options_.stream_idle_timeout - idle);
         return;

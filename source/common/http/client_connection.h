@@ -119,7 +119,7 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   std::vector<Address> addresses_;
   size_t next_address_ = 0;
   std::string last_error_;
-  MonotonicTime last_activity_;
+  MonotonicTime last_activity_;  // Dispatcher::CoarseNow() of the last read or write
   bool reused_ = false;
 
   // The exchange in progress, if any.

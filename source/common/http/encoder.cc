@@ -7,7 +7,6 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 
 namespace gateway::http {
 namespace {
@@ -25,6 +24,17 @@ absl::Status CheckHeaders(const HeaderMap& headers) {
   return absl::OkStatus();
 }
 
+// `size` contiguous bytes reserved at the end of `out` (commit them with evbuffer_commit_space),
+// or nullptr if libevent has no memory for them.
+char* Reserve(evbuffer* out, size_t size, evbuffer_iovec& space) {
+  if (evbuffer_reserve_space(out, static_cast<ev_ssize_t>(size), &space, 1) != 1 ||
+      space.iov_len < size) {
+    return nullptr;
+  }
+  space.iov_len = size;
+  return static_cast<char*>(space.iov_base);
+}
+
 // Writes the first line's pieces, the headers and the blank line straight into `out`: one
 // reservation of the exact size and one copy of each piece (no intermediate string).
 absl::Status WriteHead(std::initializer_list<absl::string_view> first_line,
@@ -37,11 +47,10 @@ absl::Status WriteHead(std::initializer_list<absl::string_view> first_line,
     size += name.size() + value.size() + 4;  // ": " and CRLF
   }
   evbuffer_iovec space;
-  if (evbuffer_reserve_space(out, static_cast<ev_ssize_t>(size), &space, 1) != 1 ||
-      space.iov_len < size) {
+  char* at = Reserve(out, size, space);
+  if (at == nullptr) {
     return absl::ResourceExhaustedError("no memory for a message head");
   }
-  char* at = static_cast<char*>(space.iov_base);
   auto put = [&at](absl::string_view piece) {
     std::memcpy(at, piece.data(), piece.size());
     at += piece.size();
@@ -56,9 +65,25 @@ absl::Status WriteHead(std::initializer_list<absl::string_view> first_line,
     put("\r\n");
   }
   put("\r\n");
-  space.iov_len = size;
   evbuffer_commit_space(out, &space, 1);
   return absl::OkStatus();
+}
+
+// A chunk's size line (RFC 9112 section 7.1): the size in lower-case hex, then CRLF, into `out`
+// (room for 18 characters); returns its length.
+size_t ChunkSizeLine(size_t size, char* out) {
+  char digits[16];
+  size_t count = 0;
+  do {
+    digits[count++] = "0123456789abcdef"[size & 15];
+    size >>= 4;
+  } while (size != 0);
+  for (size_t i = 0; i < count; ++i) {
+    out[i] = digits[count - 1 - i];
+  }
+  out[count] = '\r';
+  out[count + 1] = '\n';
+  return count + 2;
 }
 
 }  // namespace
@@ -96,11 +121,23 @@ void EncodeChunk(absl::string_view data, evbuffer* out) {
   if (data.empty()) {
     return;  // an empty chunk would be read as the last one
   }
-  char size_line[24];
-  const int length = absl::SNPrintF(size_line, sizeof(size_line), "%zx\r\n", data.size());
-  evbuffer_add(out, size_line, static_cast<size_t>(length));
-  evbuffer_add(out, data.data(), data.size());
-  evbuffer_add(out, "\r\n", 2);
+  // One reservation and one commit for the whole chunk: each evbuffer_add runs the buffer's
+  // callbacks, and an SSE event is usually a chunk of its own (snprintf's "%zx" and three adds
+  // were a tenth of the gateway's CPU per event).
+  char size_line[18];
+  const size_t line_length = ChunkSizeLine(data.size(), size_line);
+  evbuffer_iovec space;
+  char* at = Reserve(out, line_length + data.size() + 2, space);
+  if (at == nullptr) {
+    evbuffer_add(out, size_line, line_length);  // piece by piece, as libevent can
+    evbuffer_add(out, data.data(), data.size());
+    evbuffer_add(out, "\r\n", 2);
+    return;
+  }
+  std::memcpy(at, size_line, line_length);
+  std::memcpy(at + line_length, data.data(), data.size());
+  std::memcpy(at + line_length + data.size(), "\r\n", 2);
+  evbuffer_commit_space(out, &space, 1);
 }
 
 void EncodeLastChunk(evbuffer* out) { evbuffer_add(out, "0\r\n\r\n", 5); }

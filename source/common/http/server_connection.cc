@@ -75,7 +75,7 @@ ServerConnection::ServerConnection(Dispatcher& dispatcher, BufferEventPtr bev, c
   } else {
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   }
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   // The first request must start within the header timeout; later ones get the idle timeout.
   ArmTimer(limits_.header_timeout);
 }
@@ -107,7 +107,7 @@ void ServerConnection::OnRead() {
     evbuffer_drain(input, evbuffer_get_length(input));
     return;
   }
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   ParseInput();
 }
 
@@ -143,7 +143,7 @@ void ServerConnection::OnWrite() {
     Close(StreamEnd::kComplete);
     return;
   }
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   if (above_high_watermark_ && buffered <= limits_.buffer_bytes / 2) {
     above_high_watermark_ = false;
     if (stream_ != nullptr) {
@@ -196,7 +196,7 @@ void ServerConnection::OnTlsError() {
 }
 
 void ServerConnection::OnTimer() {
-  const MonotonicTime now = dispatcher_.Now();
+  const MonotonicTime now = dispatcher_.CoarseNow();
   switch (phase_) {
     case Phase::kIdle:
       if (OutputProgressed()) {
@@ -276,7 +276,7 @@ void ServerConnection::OnRequestHead(RequestHead&& head, const Parser::Framing& 
   request_has_body_ = framing.has_body;
   request_version_minor_ = head.version_minor;
   head_request_ = head.method == "HEAD";
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   ArmTimer(limits_.stream_idle_timeout);
 
   if (framing.content_length.value_or(0) > limits_.max_request_body_bytes) {
@@ -394,7 +394,7 @@ void ServerConnection::EncodeHeaders(ResponseHead head, bool end_stream) {
     return;
   }
   response_started_ = true;
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   Queued();
   if (end_stream) {
     OnResponseComplete();
@@ -422,7 +422,7 @@ void ServerConnection::EncodeData(absl::string_view data, bool end_stream) {
       evbuffer_add(output, data.data(), data.size());
     }
   }
-  last_activity_ = dispatcher_.Now();
+  last_activity_ = dispatcher_.CoarseNow();
   Queued();
   if (end_stream) {
     if (response_chunked_) {

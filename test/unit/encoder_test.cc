@@ -1,0 +1,47 @@
+// The body framing the encoder writes: chunk size lines in hex, each chunk whole.
+
+#include "source/common/http/encoder.h"
+
+#include <event2/buffer.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+
+namespace gateway::http {
+namespace {
+
+struct EvbufferDeleter {
+  void operator()(evbuffer* buffer) const { evbuffer_free(buffer); }
+};
+
+std::string Drain(evbuffer* buffer) {
+  std::string out(evbuffer_get_length(buffer), '\0');
+  evbuffer_remove(buffer, out.data(), out.size());
+  return out;
+}
+
+TEST(EncoderTest, ChunksCarryTheirSizeInLowerCaseHex) {
+  std::unique_ptr<evbuffer, EvbufferDeleter> out(evbuffer_new());
+  for (size_t size : {size_t{1}, size_t{9}, size_t{10}, size_t{15}, size_t{16}, size_t{255},
+                      size_t{256}, size_t{4095}, size_t{4096}, size_t{65537}, size_t{1} << 20}) {
+    const std::string data(size, 'x');
+    EncodeChunk(data, out.get());
+    EXPECT_EQ(Drain(out.get()), absl::StrFormat("%zx\r\n%s\r\n", size, data)) << size;
+  }
+}
+
+TEST(EncoderTest, ChunksFollowWhatIsAlreadyBufferedAndEndWithTheLastChunk) {
+  std::unique_ptr<evbuffer, EvbufferDeleter> out(evbuffer_new());
+  evbuffer_add(out.get(), "head", 4);
+  EncodeChunk("event: message\n\n", out.get());
+  EncodeChunk("", out.get());  // nothing: an empty chunk would end the body
+  EncodeChunk("ab", out.get());
+  EncodeLastChunk(out.get());
+  EXPECT_EQ(Drain(out.get()), "head10\r\nevent: message\n\n\r\n2\r\nab\r\n0\r\n\r\n");
+}
+
+}  // namespace
+}  // namespace gateway::http
