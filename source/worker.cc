@@ -8,9 +8,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "source/active_request.h"
 #include "source/common/log.h"
 #include "source/common/net.h"
+#include "source/common/token/access_check.h"
 
 namespace gateway {
 namespace {
@@ -60,6 +62,7 @@ Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChai
   // Expired flows, codes and tokens go away even when nothing else touches the store.
   sweep_timer_ = dispatcher_.CreateTimer([this] {
     store_->Sweep();
+    token::ForgetExpiredTokensOnThisThread(absl::Now());
     sweep_timer_->Enable(kSweepInterval);
   });
 }

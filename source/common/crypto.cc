@@ -204,9 +204,13 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b) {
     std::memcpy(&x, a.data() + i, 8);
     std::memcpy(&y, b.data() + i, 8);
     difference |= x ^ y;
+    // An empty barrier the compiler cannot see through: it may not end the loop early once a
+    // difference is known.
+    __asm__ volatile("" : "+r"(difference));
   }
   for (; i < a.size(); ++i) {
     difference |= static_cast<uint8_t>(a[i] ^ b[i]);
+    __asm__ volatile("" : "+r"(difference));
   }
   return difference == 0;
 }

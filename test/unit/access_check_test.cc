@@ -6,6 +6,7 @@
 #include "source/common/token/access_check.h"
 
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -125,6 +126,98 @@ TEST_F(AccessCheckTest, ARememberedPlainTokenMustMatchTheRecordsUpstreamHash) {
   store::TokenRecord sealed = minted.record;
   sealed.upstream_part_hash.clear();
   EXPECT_EQ(Check(minted.authorization, &sealed, keys_, upstream), AccessError::kHalvesMismatch);
+}
+
+TEST_F(AccessCheckTest, ARememberedGatewayHalfWithAnotherUpstreamPartIsNotRemembered) {
+  for (bool sealed : {true, false}) {
+    const Minted minted = Mint("gho_upstream", sealed);
+    const Minted other = Mint("gho_other", sealed);
+    std::string upstream;
+    ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+    std::string scratch_a;
+    std::string scratch_b;
+    const SplitPair mine = *DecodePair(minted.authorization.substr(7), scratch_a);
+    const SplitPair theirs = *DecodePair(other.authorization.substr(7), scratch_b);
+    // The same gateway half (the same first characters, the same store record) with another
+    // token's upstream part: a different text, so a first sight, and refused.
+    const std::string forged = "Bearer " + EncodePair(mine.gateway_half, theirs.upstream_part);
+    AccessCheck check;
+    ASSERT_EQ(check.Parse(forged), AccessError::kNone);
+    EXPECT_FALSE(check.remembered()) << sealed;
+    EXPECT_EQ(check.token_hash(), minted.record.token_hash);
+    EXPECT_EQ(check.Validate(&minted.record, kResource, keys_, upstream),
+              AccessError::kHalvesMismatch)
+        << sealed;
+    EXPECT_TRUE(upstream.empty());
+  }
+}
+
+TEST_F(AccessCheckTest, ATokenRefusedForItsUpstreamPartIsRefusedEveryTime) {
+  for (bool sealed : {true, false}) {
+    const Minted minted = Mint("gho_x\r\nX-Injected: 1", sealed);
+    for (int sight = 0; sight < 2; ++sight) {
+      AccessCheck check;
+      ASSERT_EQ(check.Parse(minted.authorization), AccessError::kNone);
+      EXPECT_FALSE(check.remembered());
+      std::string upstream;
+      EXPECT_EQ(check.Validate(&minted.record, kResource, keys_, upstream),
+                AccessError::kBadUpstreamToken);
+      EXPECT_TRUE(upstream.empty());
+    }
+  }
+}
+
+TEST_F(AccessCheckTest, AnEntryTakenByAnotherTokenWhileTheStoreAnswersIsDerivedAgain) {
+  const Minted minted = Mint("gho_upstream");
+  std::string upstream;
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  AccessCheck waiting;  // as bearer_split keeps it while a lookup is in flight
+  ASSERT_EQ(waiting.Parse(minted.authorization), AccessError::kNone);
+  ASSERT_TRUE(waiting.remembered());
+  // Meanwhile other requests fill every entry of the memory with their own tokens.
+  for (size_t i = 0; i < kRememberedTokens + kRememberedTokens / 2; ++i) {
+    const Minted other = Mint(absl::StrCat("gho_other_", i));
+    ASSERT_EQ(Check(other, upstream), AccessError::kNone);
+  }
+  EXPECT_EQ(waiting.Validate(&minted.record, kResource, keys_, upstream), AccessError::kNone);
+  EXPECT_EQ(upstream, "gho_upstream");
+}
+
+TEST_F(AccessCheckTest, ACheckValidatedOnAnotherThreadDerivesAgain) {
+  // Two tokens, each remembered by one thread; a check parsed on one thread and validated on the
+  // other gets its own token's upstream half, not whatever the other thread's memory holds.
+  const Minted mine = Mint("gho_mine");
+  const Minted theirs = Mint("gho_theirs");
+  std::string upstream;
+  ASSERT_EQ(Check(mine, upstream), AccessError::kNone);
+  AccessCheck check;
+  ASSERT_EQ(check.Parse(mine.authorization), AccessError::kNone);
+  ASSERT_TRUE(check.remembered());
+  AccessError error = AccessError::kUnknown;
+  std::string upstream_there;
+  std::thread other([&] {
+    std::string ignored;
+    EXPECT_EQ(Check(theirs, ignored), AccessError::kNone);
+    error = check.Validate(&mine.record, kResource, keys_, upstream_there);
+  });
+  other.join();
+  EXPECT_EQ(error, AccessError::kNone);
+  EXPECT_EQ(upstream_there, "gho_mine");
+}
+
+TEST_F(AccessCheckTest, ExpiredTokensAreForgottenBySweep) {
+  const Minted minted = Mint("gho_upstream");
+  std::string upstream;
+  ASSERT_EQ(Check(minted, upstream), AccessError::kNone);
+  const auto remembered = [&] {
+    AccessCheck check;
+    EXPECT_EQ(check.Parse(minted.authorization), AccessError::kNone);
+    return check.remembered();
+  };
+  ForgetExpiredTokensOnThisThread(minted.record.expires_at - absl::Seconds(1));
+  EXPECT_TRUE(remembered());
+  ForgetExpiredTokensOnThisThread(minted.record.expires_at);
+  EXPECT_FALSE(remembered());
 }
 
 TEST_F(AccessCheckTest, AnEntryReplacedWhileTheStoreAnswersIsDerivedAgain) {

@@ -154,6 +154,35 @@ TEST(DispatcherTest, APushedBackTimerCanStillBeDisabled) {
   EXPECT_EQ(fired, 0);
 }
 
+TEST(DispatcherTest, APushedBackTimerMayReArmOrDestroyItselfWhenItFires) {
+  Dispatcher dispatcher("test");
+  LoopRunner runner(dispatcher);
+  int fired = 0;
+  std::unique_ptr<Timer> rearming;
+  std::unique_ptr<Timer> destroying;
+  rearming = dispatcher.CreateTimer([&] {
+    if (++fired == 1) {
+      rearming->Enable(absl::Milliseconds(20));
+      rearming->Enable(absl::Milliseconds(30));  // pushed back from inside its own callback
+      EXPECT_TRUE(rearming->Enabled());
+      return;
+    }
+    destroying->Enable(absl::Milliseconds(5));
+    destroying->Enable(absl::Milliseconds(10));  // pushed back, then gone when it fires
+  });
+  destroying = dispatcher.CreateTimer([&] {
+    ++fired;
+    dispatcher.Post([&] { runner.Done(); });
+    destroying.reset();  // last: the closure goes with the timer
+  });
+  rearming->Enable(absl::Milliseconds(5));
+  rearming->Enable(absl::Milliseconds(10));
+  EXPECT_TRUE(runner.Run());
+  EXPECT_EQ(fired, 3);
+  EXPECT_EQ(destroying, nullptr);
+  EXPECT_FALSE(rearming->Enabled());
+}
+
 TEST(DispatcherTest, DeferredDeleteWaitsForTheCurrentCallback) {
   struct Tracked : DeferredDeletable {
     explicit Tracked(bool& flag) : destroyed(flag) {}

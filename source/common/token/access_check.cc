@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -16,8 +17,9 @@ namespace {
 // A thread's memory of the tokens that passed the check (see access_check.h): set-associative,
 // kWays entries per set, the least recently used one replaced. Keyed by the token's text; an
 // entry matches only on the whole text, compared in constant time. A set's keys share a cache
-// line apart from the entries, and an entry holds its token's text inline, so a lookup reads
-// two lines where the request's own bytes are the only other memory it touches.
+// line apart from the entries, and an entry holds its token's text inline, so a lookup reads the
+// set's keys and the one entry that matches. Entries are wiped when replaced, when their token
+// is refused, when it expires (ForgetExpired(), from the worker's sweep) and with the thread.
 class TokenMemory {
  public:
   // Longer tokens (far beyond a sealed pair for a GitHub token) are not remembered.
@@ -27,6 +29,7 @@ class TokenMemory {
     uint64_t version = 0;  // changes whenever the entry is written or cleared
     uint64_t last_used = 0;
     uint64_t ring_serial = 0;  // the key ring the upstream token was unsealed with
+    absl::Time expires_at;     // the token's, from its record
     uint16_t token_size = 0;
     bool plain = false;  // upstream_part_hash is set (plain format)
     char token[kMaxTokenChars];
@@ -36,6 +39,11 @@ class TokenMemory {
 
     absl::string_view Token() const { return absl::string_view(token, token_size); }
   };
+
+  TokenMemory() = default;
+  TokenMemory(const TokenMemory&) = delete;
+  TokenMemory& operator=(const TokenMemory&) = delete;
+  ~TokenMemory() { ForgetAll(); }
 
   static TokenMemory& ForThisThread() {
     thread_local TokenMemory memory;
@@ -50,7 +58,8 @@ class TokenMemory {
     const uint64_t key = Key(token);
     const size_t first = (key % kSets) * kWays;
     for (size_t i = first; i < first + kWays; ++i) {
-      if (keys_[i] == key && crypto::ConstantTimeEquals(entries_[i].Token(), token)) {
+      if (keys_[i / kWays].key[i % kWays] == key &&
+          crypto::ConstantTimeEquals(entries_[i].Token(), token)) {
         entries_[i].last_used = ++tick_;
         return i + 1;
       }
@@ -70,7 +79,7 @@ class TokenMemory {
   // Remembers `token`, in place of its set's least recently used entry.
   void Remember(absl::string_view token, absl::string_view token_hash, bool plain,
                 absl::string_view upstream_part_hash, absl::string_view upstream_token,
-                uint64_t ring_serial) {
+                uint64_t ring_serial, absl::Time expires_at) {
     if (!enabled_ || token.size() > kMaxTokenChars ||
         token_hash.size() != crypto::kSecretHashLength ||
         (plain && upstream_part_hash.size() != crypto::kSecretHashLength)) {
@@ -78,7 +87,7 @@ class TokenMemory {
     }
     if (entries_.empty()) {
       entries_.resize(kSets * kWays);
-      keys_.assign(kSets * kWays, 0);
+      keys_.resize(kSets);
     }
     const uint64_t key = Key(token);
     const size_t first = (key % kSets) * kWays;
@@ -86,7 +95,8 @@ class TokenMemory {
     // set's least recently used one.
     size_t chosen = first;
     for (size_t i = first; i < first + kWays; ++i) {
-      if (keys_[i] == key && entries_[i].Token() == token) {
+      if (keys_[i / kWays].key[i % kWays] == key &&
+          crypto::ConstantTimeEquals(entries_[i].Token(), token)) {
         chosen = i;
         break;
       }
@@ -96,9 +106,10 @@ class TokenMemory {
     }
     Clear(chosen);
     Entry& entry = entries_[chosen];
-    keys_[chosen] = key;
+    keys_[chosen / kWays].key[chosen % kWays] = key;
     entry.last_used = ++tick_;
     entry.ring_serial = ring_serial;
+    entry.expires_at = expires_at;
     entry.plain = plain;
     std::copy(token.begin(), token.end(), entry.token);
     entry.token_size = static_cast<uint16_t>(token.size());
@@ -119,7 +130,13 @@ class TokenMemory {
   void SetEnabled(bool enabled) {
     enabled_ = enabled;
     if (!enabled) {
-      for (size_t i = 0; i < entries_.size(); ++i) {
+      ForgetAll();
+    }
+  }
+
+  void ForgetExpired(absl::Time now) {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      if (entries_[i].token_size != 0 && entries_[i].expires_at <= now) {
         Clear(i);
       }
     }
@@ -136,22 +153,38 @@ class TokenMemory {
     return key == 0 ? 1 : key;
   }
 
-  // Empties entry `i`, wiping the secrets it held.
+  void ForgetAll() {
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      Clear(i);
+    }
+  }
+
+  // Empties entry `i`, wiping what it held.
   void Clear(size_t i) {
     Entry& entry = entries_[i];
     OPENSSL_cleanse(entry.token, sizeof(entry.token));
+    OPENSSL_cleanse(entry.token_hash.data(), entry.token_hash.size());
+    OPENSSL_cleanse(entry.upstream_part_hash.data(), entry.upstream_part_hash.size());
     OPENSSL_cleanse(entry.upstream_token.data(), entry.upstream_token.size());
     entry.token_size = 0;
     entry.upstream_token.clear();
     entry.last_used = 0;
-    entry.version = ++tick_;
-    keys_[i] = 0;  // 0 for an empty entry: Key() never is
+    // Unique in the process, not only in this memory: an index and version a check carries can
+    // name no entry of another thread's memory either.
+    entry.version = next_version_.fetch_add(1, std::memory_order_relaxed) + 1;
+    keys_[i / kWays].key[i % kWays] = 0;  // 0 for an empty entry: Key() never is
   }
+
+  // A set's keys, in one aligned half of a cache line.
+  struct alignas(32) SetKeys {
+    uint64_t key[kWays] = {};
+  };
 
   // Allocated on the first Remember(): the entries, and their keys by set.
   std::vector<Entry> entries_;
-  std::vector<uint64_t> keys_;
-  uint64_t tick_ = 0;
+  std::vector<SetKeys> keys_;
+  uint64_t tick_ = 0;  // for least recently used
+  static inline std::atomic<uint64_t> next_version_{0};
   bool enabled_ = true;
 };
 
@@ -196,11 +229,16 @@ absl::string_view Describe(AccessError error) {
 
 void RememberTokensOnThisThread(bool enabled) { TokenMemory::ForThisThread().SetEnabled(enabled); }
 
+void ForgetExpiredTokensOnThisThread(absl::Time now) {
+  TokenMemory::ForThisThread().ForgetExpired(now);
+}
+
 AccessError AccessCheck::Parse(absl::string_view authorization) {
   token_ = {};
   decoded_ = false;
   hash_length_ = 0;
   remembered_at_ = 0;
+  remembered_by_ = nullptr;
   if (!StartsWithBearerScheme(authorization)) {
     return AccessError::kNotBearer;
   }
@@ -210,6 +248,7 @@ AccessError AccessCheck::Parse(absl::string_view authorization) {
   }
   TokenMemory& memory = TokenMemory::ForThisThread();
   if (const size_t at = memory.Find(token_); at != 0) {
+    remembered_by_ = &memory;
     remembered_at_ = at;
     remembered_version_ = memory.Version(at);
     const TokenMemory::Entry& entry = *memory.Get(at, remembered_version_);
@@ -229,15 +268,21 @@ AccessError AccessCheck::Validate(const store::TokenRecord* record, absl::string
                                   const KeyRing& keys, std::string& upstream_token) {
   upstream_token.clear();
   TokenMemory& memory = TokenMemory::ForThisThread();
+  // What Parse() found is used only in the memory it was found in: an entry's index and
+  // version mean nothing to another thread's.
+  const bool same_memory = remembered_by_ == &memory;
   if (record == nullptr || record->kind != store::TokenKind::kAccess) {
-    memory.Forget(remembered_at_, remembered_version_);  // revoked or expired since
+    if (same_memory) {
+      memory.Forget(remembered_at_, remembered_version_);  // revoked or expired since
+    }
     return AccessError::kUnknown;
   }
   if (absl::StripSuffix(record->resource, "/") != resource) {
     return AccessError::kOtherResource;
   }
   const bool plain = !record->upstream_part_hash.empty();
-  const TokenMemory::Entry* remembered = memory.Get(remembered_at_, remembered_version_);
+  const TokenMemory::Entry* remembered =
+      same_memory ? memory.Get(remembered_at_, remembered_version_) : nullptr;
   if (remembered != nullptr && remembered->ring_serial == keys.serial() &&
       remembered->plain == plain) {
     if (plain &&
@@ -273,7 +318,8 @@ AccessError AccessCheck::Validate(const store::TokenRecord* record, absl::string
     upstream_token.clear();
     return AccessError::kBadUpstreamToken;
   }
-  memory.Remember(token_, token_hash(), plain, presented_hash, upstream_token, keys.serial());
+  memory.Remember(token_, token_hash(), plain, presented_hash, upstream_token, keys.serial(),
+                  record->expires_at);
   return AccessError::kNone;
 }
 

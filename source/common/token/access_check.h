@@ -12,12 +12,16 @@
 // So each thread remembers it for the tokens that passed (up to kRememberedTokens, the least
 // recently used going first), and a token seen before skips the decode, the hashes and the
 // unseal: it costs a quarter to a half of a first sight (bench/token_bench.cc). The store
-// lookup is never skipped, so a revoked or expired token is refused at once (and forgotten).
-// The remembered tokens are process memory only, like the requests that carried them.
+// lookup is never skipped, so a revoked or expired token is refused at once (and forgotten by
+// the thread that refused it). The remembered tokens are process memory only, wiped when
+// replaced, refused, expired (the worker's sweep: ForgetExpiredTokensOnThisThread()) or when
+// the thread ends. A check is validated on the thread that parsed it; on another, it derives
+// everything again.
 
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "source/common/crypto.h"
 #include "source/common/store/records.h"
 #include "source/common/token/key_ring.h"
@@ -66,6 +70,7 @@ class AccessCheck {
   size_t hash_length_ = 0;
   // A remembered token: where this thread's memory holds it, as Parse() saw it (the entry is
   // used only if it still holds the same token when Validate() runs).
+  const void* remembered_by_ = nullptr;  // the thread's memory Parse() found the token in
   size_t remembered_at_ = 0;
   uint64_t remembered_version_ = 0;
 };
@@ -77,5 +82,7 @@ inline constexpr size_t kRememberedTokens = 8192;
 // Turns this thread's memory of checked tokens off or on (on by default), for benchmarks and
 // tests that measure or exercise the whole derivation every time. Turning it off forgets all.
 void RememberTokensOnThisThread(bool enabled);
+// Wipes what this thread remembers of tokens expired at `now` (the worker's periodic sweep).
+void ForgetExpiredTokensOnThisThread(absl::Time now);
 
 }  // namespace gateway::token
