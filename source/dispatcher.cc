@@ -52,7 +52,10 @@ void EnableLibeventThreads() {
 // Connections push their idle deadlines back on every request; libevent's event_add (a heap
 // update) each time cost some 2% of a proxied request's instructions. So a timer pushed later
 // only notes its new deadline: the event, armed for the earlier one, fires, finds the deadline
-// not reached, and waits again for the rest. Only an earlier deadline re-arms the event.
+// not reached, and waits again for the rest. Only an earlier deadline re-arms the event. An
+// event that fires a little before the deadline (libevent counts from the time it cached at
+// the start of the loop's turn) waits for the rest too: a timer never fires early, and may fire
+// up to a millisecond late (epoll_wait's resolution).
 class TimerImpl : public Timer {
  public:
   TimerImpl(event_base* base, std::function<void()> callback) : callback_(std::move(callback)) {

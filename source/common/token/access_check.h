@@ -75,7 +75,7 @@ class AccessCheck {
   uint64_t remembered_version_ = 0;
 };
 
-// How many tokens each thread remembers: 8,192 (about 3.4 MiB per worker thread once it has
+// How many tokens each thread remembers: 8,192 (about 3.3 MiB per worker thread once it has
 // checked a token, up to about 4 MiB with every entry in use).
 inline constexpr size_t kRememberedTokens = 8192;
 
