@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
-#include <vector>
+#include <memory>
+#include <type_traits>
 
 #include "absl/hash/hash.h"
 #include "absl/strings/ascii.h"
@@ -22,23 +24,32 @@ namespace {
 // is refused, when it expires (ForgetExpired(), from the worker's sweep) and with the thread.
 class TokenMemory {
  public:
-  // Longer tokens (far beyond a sealed pair for a GitHub token) are not remembered.
+  // Longer tokens (far beyond a sealed pair for a GitHub token) are not remembered. The upstream
+  // token of a pair that long is shorter than the pair's decoded bytes.
   static constexpr size_t kMaxTokenChars = 256;
+  static constexpr size_t kMaxUpstreamChars = kMaxTokenChars / 4 * 3;
 
+  // Plain bytes, all zero when empty: the entries are allocated zeroed (calloc) and a page of
+  // them becomes resident only when a token is remembered in it.
   struct Entry {
-    uint64_t version = 0;  // changes whenever the entry is written or cleared
-    uint64_t last_used = 0;
-    uint64_t ring_serial = 0;  // the key ring the upstream token was unsealed with
-    absl::Time expires_at;     // the token's, from its record
-    uint16_t token_size = 0;
-    bool plain = false;  // upstream_part_hash is set (plain format)
+    uint64_t version;  // changes whenever the entry is written or cleared
+    uint64_t last_used;
+    uint64_t ring_serial;  // the key ring the upstream token was unsealed with
+    int64_t expires_at;    // the token's, from its record (Unix seconds)
+    uint16_t token_size;
+    uint16_t upstream_size;
+    bool plain;  // upstream_part_hash is set (plain format)
     char token[kMaxTokenChars];
     crypto::SecretHashBuffer token_hash;
     crypto::SecretHashBuffer upstream_part_hash;
-    std::string upstream_token;
+    char upstream_token[kMaxUpstreamChars];
 
     absl::string_view Token() const { return absl::string_view(token, token_size); }
+    absl::string_view UpstreamToken() const {
+      return absl::string_view(upstream_token, upstream_size);
+    }
   };
+  static_assert(std::is_trivially_copyable_v<Entry> && std::is_aggregate_v<Entry>);
 
   TokenMemory() = default;
   TokenMemory(const TokenMemory&) = delete;
@@ -52,7 +63,7 @@ class TokenMemory {
 
   // The entry holding `token` (its index plus one, for AccessCheck::remembered_at_), or 0.
   size_t Find(absl::string_view token) {
-    if (entries_.empty()) {
+    if (entries_ == nullptr) {
       return 0;
     }
     const uint64_t key = Key(token);
@@ -69,7 +80,7 @@ class TokenMemory {
 
   // The entry at `at` (Find()'s answer) if it still holds what it held as `version`.
   const Entry* Get(size_t at, uint64_t version) const {
-    if (at == 0 || at > entries_.size() || entries_[at - 1].version != version) {
+    if (at == 0 || entries_ == nullptr || at > kEntries || entries_[at - 1].version != version) {
       return nullptr;
     }
     return &entries_[at - 1];
@@ -80,14 +91,21 @@ class TokenMemory {
   void Remember(absl::string_view token, absl::string_view token_hash, bool plain,
                 absl::string_view upstream_part_hash, absl::string_view upstream_token,
                 uint64_t ring_serial, absl::Time expires_at) {
-    if (!enabled_ || token.size() > kMaxTokenChars ||
+    if (!enabled_ || token.size() > kMaxTokenChars || upstream_token.size() > kMaxUpstreamChars ||
         token_hash.size() != crypto::kSecretHashLength ||
         (plain && upstream_part_hash.size() != crypto::kSecretHashLength)) {
       return;
     }
-    if (entries_.empty()) {
-      entries_.resize(kSets * kWays);
-      keys_.resize(kSets);
+    if (entries_ == nullptr) {
+      entries_.reset(static_cast<Entry*>(std::calloc(kEntries, sizeof(Entry))));
+      keys_.reset(
+          static_cast<SetKeys*>(std::aligned_alloc(alignof(SetKeys), kSets * sizeof(SetKeys))));
+      if (entries_ == nullptr || keys_ == nullptr) {
+        entries_.reset();
+        keys_.reset();
+        return;  // no memory to spare: every check derives
+      }
+      std::memset(keys_.get(), 0, kSets * sizeof(SetKeys));
     }
     const uint64_t key = Key(token);
     const size_t first = (key % kSets) * kWays;
@@ -109,7 +127,7 @@ class TokenMemory {
     keys_[chosen / kWays].key[chosen % kWays] = key;
     entry.last_used = ++tick_;
     entry.ring_serial = ring_serial;
-    entry.expires_at = expires_at;
+    entry.expires_at = absl::ToUnixSeconds(expires_at);
     entry.plain = plain;
     std::copy(token.begin(), token.end(), entry.token);
     entry.token_size = static_cast<uint16_t>(token.size());
@@ -118,7 +136,8 @@ class TokenMemory {
       std::copy(upstream_part_hash.begin(), upstream_part_hash.end(),
                 entry.upstream_part_hash.begin());
     }
-    entry.upstream_token.assign(upstream_token.data(), upstream_token.size());
+    std::copy(upstream_token.begin(), upstream_token.end(), entry.upstream_token);
+    entry.upstream_size = static_cast<uint16_t>(upstream_token.size());
   }
 
   void Forget(size_t at, uint64_t version) {
@@ -135,8 +154,9 @@ class TokenMemory {
   }
 
   void ForgetExpired(absl::Time now) {
-    for (size_t i = 0; i < entries_.size(); ++i) {
-      if (entries_[i].token_size != 0 && entries_[i].expires_at <= now) {
+    const int64_t now_seconds = absl::ToUnixSeconds(now);
+    for (size_t i = 0; entries_ != nullptr && i < kEntries; ++i) {
+      if (entries_[i].token_size != 0 && entries_[i].expires_at <= now_seconds) {
         Clear(i);
       }
     }
@@ -144,7 +164,8 @@ class TokenMemory {
 
  private:
   static constexpr size_t kWays = 4;
-  static constexpr size_t kSets = kRememberedTokens / kWays;
+  static constexpr size_t kEntries = kRememberedTokens;
+  static constexpr size_t kSets = kEntries / kWays;
 
   // A hash of the token's first characters: the gateway half's random bytes, enough to spread
   // the tokens (the whole text is compared on a match) at a third of the cost of hashing it all.
@@ -154,8 +175,10 @@ class TokenMemory {
   }
 
   void ForgetAll() {
-    for (size_t i = 0; i < entries_.size(); ++i) {
-      Clear(i);
+    for (size_t i = 0; entries_ != nullptr && i < kEntries; ++i) {
+      if (entries_[i].token_size != 0) {
+        Clear(i);  // empty ones hold nothing (and may not even be resident)
+      }
     }
   }
 
@@ -165,9 +188,9 @@ class TokenMemory {
     OPENSSL_cleanse(entry.token, sizeof(entry.token));
     OPENSSL_cleanse(entry.token_hash.data(), entry.token_hash.size());
     OPENSSL_cleanse(entry.upstream_part_hash.data(), entry.upstream_part_hash.size());
-    OPENSSL_cleanse(entry.upstream_token.data(), entry.upstream_token.size());
+    OPENSSL_cleanse(entry.upstream_token, sizeof(entry.upstream_token));
     entry.token_size = 0;
-    entry.upstream_token.clear();
+    entry.upstream_size = 0;
     entry.last_used = 0;
     // Unique in the process, not only in this memory: an index and version a check carries can
     // name no entry of another thread's memory either.
@@ -177,12 +200,15 @@ class TokenMemory {
 
   // A set's keys, in one aligned half of a cache line.
   struct alignas(32) SetKeys {
-    uint64_t key[kWays] = {};
+    uint64_t key[kWays];
   };
 
+  struct Free {
+    void operator()(void* memory) const { std::free(memory); }
+  };
   // Allocated on the first Remember(): the entries, and their keys by set.
-  std::vector<Entry> entries_;
-  std::vector<SetKeys> keys_;
+  std::unique_ptr<Entry[], Free> entries_;
+  std::unique_ptr<SetKeys[], Free> keys_;
   uint64_t tick_ = 0;  // for least recently used
   static inline std::atomic<uint64_t> next_version_{0};
   bool enabled_ = true;
@@ -291,7 +317,8 @@ AccessError AccessCheck::Validate(const store::TokenRecord* record, absl::string
             record->upstream_part_hash)) {
       return AccessError::kHalvesMismatch;
     }
-    upstream_token.assign(remembered->upstream_token);
+    const absl::string_view remembered_upstream = remembered->UpstreamToken();
+    upstream_token.assign(remembered_upstream.data(), remembered_upstream.size());
     return AccessError::kNone;
   }
   // A first sight (or the memory's entry was replaced while the store answered): the whole

@@ -75,8 +75,8 @@ class AccessCheck {
   uint64_t remembered_version_ = 0;
 };
 
-// How many tokens each thread remembers: 8,192 (about 3.3 MiB per worker thread once it has
-// checked a token, up to about 4 MiB with every entry in use).
+// How many tokens each thread remembers: 8,192 (4.5 MiB of address space per worker thread once
+// it has checked a token, resident as entries are used: 64 KiB plus about 4 KiB per 7 tokens).
 inline constexpr size_t kRememberedTokens = 8192;
 
 // Turns this thread's memory of checked tokens off or on (on by default), for benchmarks and
