@@ -66,16 +66,11 @@ class TokenMemory {
     if (entries_ == nullptr) {
       return 0;
     }
-    const uint64_t key = Key(token);
-    const size_t first = (key % kSets) * kWays;
-    for (size_t i = first; i < first + kWays; ++i) {
-      if (keys_[i / kWays].key[i % kWays] == key &&
-          crypto::ConstantTimeEquals(entries_[i].Token(), token)) {
-        entries_[i].last_used = ++tick_;
-        return i + 1;
-      }
+    const size_t at = Holding(Key(token), token);
+    if (at != 0) {
+      entries_[at - 1].last_used = ++tick_;
     }
-    return 0;
+    return at;
   }
 
   // The entry at `at` (Find()'s answer) if it still holds what it held as `version`.
@@ -108,18 +103,18 @@ class TokenMemory {
       std::memset(keys_.get(), 0, kSets * sizeof(SetKeys));
     }
     const uint64_t key = Key(token);
-    const size_t first = (key % kSets) * kWays;
     // The entry that holds this token already (remembered with another key ring), or else the
     // set's least recently used one.
-    size_t chosen = first;
-    for (size_t i = first; i < first + kWays; ++i) {
-      if (keys_[i / kWays].key[i % kWays] == key &&
-          crypto::ConstantTimeEquals(entries_[i].Token(), token)) {
-        chosen = i;
-        break;
-      }
-      if (entries_[i].last_used < entries_[chosen].last_used) {
-        chosen = i;
+    size_t chosen = Holding(key, token);
+    if (chosen != 0) {
+      --chosen;
+    } else {
+      const size_t first = (key % kSets) * kWays;
+      chosen = first;
+      for (size_t i = first + 1; i < first + kWays; ++i) {
+        if (entries_[i].last_used < entries_[chosen].last_used) {
+          chosen = i;
+        }
       }
     }
     Clear(chosen);
@@ -172,6 +167,18 @@ class TokenMemory {
   static uint64_t Key(absl::string_view token) {
     const uint64_t key = absl::Hash<absl::string_view>{}(token.substr(0, 16));
     return key == 0 ? 1 : key;
+  }
+
+  // The entry of `key`'s set that holds `token` (its index plus one), or 0.
+  size_t Holding(uint64_t key, absl::string_view token) const {
+    const size_t first = (key % kSets) * kWays;
+    for (size_t i = first; i < first + kWays; ++i) {
+      if (keys_[i / kWays].key[i % kWays] == key &&
+          crypto::ConstantTimeEquals(entries_[i].Token(), token)) {
+        return i + 1;
+      }
+    }
+    return 0;
   }
 
   void ForgetAll() {
