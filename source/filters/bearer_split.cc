@@ -65,32 +65,44 @@ class BearerSplitFilter : public Filter {
       return FilterStatus::kStopIteration;
     }
     request.token_hash = std::string(check.token_hash());
+    store::Store& store = callbacks_.store();
+    // Read before the lookup: a revocation after it changes the generation.
+    const uint64_t generation = store.TokenGeneration();
+    if (const std::shared_ptr<const store::TokenRecord>* vouched =
+            check.VouchedRecord(generation, config_->context.clock.Now())) {
+      return Validate(check, *vouched, generation) ? FilterStatus::kContinue
+                                                   : FilterStatus::kStopIteration;
+    }
     std::shared_ptr<const store::TokenRecord> record;
-    if (callbacks_.store().GetTokenNow(check.token_hash(), &record)) {
-      return Validate(check, record.get()) ? FilterStatus::kContinue : FilterStatus::kStopIteration;
+    if (store.GetTokenNow(check.token_hash(), &record)) {
+      return Validate(check, record, generation) ? FilterStatus::kContinue
+                                                 : FilterStatus::kStopIteration;
     }
     pending_ = std::make_unique<token::AccessCheck>(check);
-    callbacks_.store().GetToken(
+    store.GetToken(
         request.token_hash,
-        liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> record) {
-          if (!record.ok()) {
-            callbacks_.SendLocalReply(http::ReplyFromStatus(record.status()));
-            return;
-          }
-          if (Validate(*pending_, record->get())) {
-            callbacks_.ContinueChain();
-          }
-        }));
+        liveness_.Guard(
+            [this, generation](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> record) {
+              if (!record.ok()) {
+                callbacks_.SendLocalReply(http::ReplyFromStatus(record.status()));
+                return;
+              }
+              if (Validate(*pending_, *record, generation)) {
+                callbacks_.ContinueChain();
+              }
+            }));
     return FilterStatus::kStopIteration;
   }
 
  private:
   // Validates the store's record against the presented pair; on success fills the context, on
   // failure answers 401. Returns whether the request may go on.
-  bool Validate(token::AccessCheck& check, const store::TokenRecord* token) {
+  // `generation` is the store's token generation read before `token` was looked up.
+  bool Validate(token::AccessCheck& check, const std::shared_ptr<const store::TokenRecord>& token,
+                uint64_t generation) {
     RequestContext& request = callbacks_.context();
-    token::AccessError error =
-        check.Validate(token, config_->resource, config_->context.keys, request.upstream_token);
+    token::AccessError error = check.Validate(token, generation, config_->resource,
+                                              config_->context.keys, request.upstream_token);
     if (error != token::AccessError::kNone) {
       RefuseToken(error);
       return false;

@@ -195,6 +195,49 @@ TEST_F(BearerSplitTest, RevokedGrantsTokensAreRefused) {
   ExpectRefused("invalid_token");
 }
 
+// A token that passed before is remembered with its record; a revocation or its expiry must
+// refuse it at once all the same.
+TEST_F(BearerSplitTest, ATokenThatPassedIsRefusedOnceRevoked) {
+  oauth::MintedTokens minted = Mint("upstream");
+  for (int request = 0; request < 3; ++request) {
+    Run("Bearer " + minted.access_token);
+    ASSERT_TRUE(PassedOn()) << request;
+    EXPECT_EQ(harness_.callbacks.context().upstream_token, "upstream");
+    EXPECT_EQ(harness_.callbacks.context().grant_id, minted.access.grant_id);
+  }
+  harness_.store->RevokeGrant(minted.access.grant_id, [](absl::Status) {});
+  Run("Bearer " + minted.access_token);
+  ExpectRefused("invalid_token");
+}
+
+TEST_F(BearerSplitTest, ATokenThatPassedIsRefusedOnceExpired) {
+  oauth::MintedTokens minted = Mint("upstream", /*sealed=*/false);
+  for (int request = 0; request < 3; ++request) {
+    Run("Bearer " + minted.access_token);
+    ASSERT_TRUE(PassedOn()) << request;
+  }
+  harness_.services.clock.Advance(minted.access.expires_at - harness_.services.clock.Now());
+  Run("Bearer " + minted.access_token);
+  ExpectRefused("invalid_token");
+}
+
+// Another grant's revocation changes the store's generation: the token is looked up again, and
+// still passes.
+TEST_F(BearerSplitTest, AnotherGrantsRevocationLeavesATokenGood) {
+  oauth::MintedTokens minted = Mint("upstream");
+  oauth::MintedTokens other = Mint("other");
+  Run("Bearer " + minted.access_token);
+  ASSERT_TRUE(PassedOn());
+  harness_.store->RevokeGrant(other.access.grant_id, [](absl::Status) {});
+  for (int request = 0; request < 2; ++request) {
+    Run("Bearer " + minted.access_token);
+    ASSERT_TRUE(PassedOn()) << request;
+    EXPECT_EQ(harness_.callbacks.context().upstream_token, "upstream");
+  }
+  Run("Bearer " + other.access_token);
+  ExpectRefused("invalid_token");
+}
+
 TEST_F(BearerSplitTest, PreflightsPassWithoutAToken) {
   harness_.callbacks.context().request.method = "OPTIONS";
   absl::StatusOr<std::unique_ptr<Filter>> filter = harness_.Make(BearerSplitFactory());

@@ -289,13 +289,18 @@ void MemoryState::RevokeGrant(const std::string& grant_id) {
       }
     }
     grant_tokens_.erase(issued);
+    TokensChangedLocked();
   }
 }
 
 void MemoryState::InsertTokenLocked(std::shared_ptr<const TokenRecord> token) {
   grant_tokens_[token->grant_id].push_back(token->token_hash);
   std::string hash = token->token_hash;
-  tokens_[hash] = std::move(token);
+  auto [slot, added] = tokens_.try_emplace(std::move(hash));
+  if (!added && slot->second->kind == TokenKind::kAccess) {
+    TokensChangedLocked();
+  }
+  slot->second = std::move(token);
 }
 
 absl::Status MemoryState::PutTokenLocked(TokenRecord token) {
@@ -314,6 +319,11 @@ absl::Status MemoryState::PutTokenLocked(TokenRecord token) {
 absl::Status MemoryState::PutToken(TokenRecord token) {
   absl::MutexLock lock(&mutex_);
   return PutTokenLocked(std::move(token));
+}
+
+uint64_t MemoryState::NextTokenGeneration() {
+  static std::atomic<uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
 }
 
 std::shared_ptr<const TokenRecord> MemoryState::GetToken(absl::string_view token_hash) {

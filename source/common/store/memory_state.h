@@ -5,6 +5,7 @@
 // operation completes before it returns. A Journal, when attached, is told of every change (in
 // order, under the lock), which is how the sqlite backend makes changes durable.
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -73,6 +74,9 @@ class MemoryState {
   void RevokeGrant(const std::string& grant_id);
   absl::Status PutToken(TokenRecord token);
   std::shared_ptr<const TokenRecord> GetToken(absl::string_view token_hash);
+  // Store::TokenGeneration(): changed, under the lock, with every removal or replacement of an
+  // access token's record other than the sweep's of expired ones.
+  uint64_t TokenGeneration() const { return token_generation_.load(std::memory_order_acquire); }
   RotateOutcome RotateRefresh(const std::string& old_hash, TokenRecord new_access,
                               TokenRecord new_refresh, std::string sealed_response);
   std::string AcquireLease(const std::string& key, absl::Duration ttl);
@@ -120,6 +124,14 @@ class MemoryState {
   void EraseFlowLocked(const std::string& flow_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void InsertFlowLocked(Flow flow) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
   void SweepLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_);
+  // An access token's record was removed or replaced: what a worker checked before must be
+  // looked up again.
+  void TokensChangedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mutex_) {
+    token_generation_.store(NextTokenGeneration(), std::memory_order_release);
+  }
+  // Unique in the process, never 0: no two states (a store replaced by a reload) ever answer the
+  // same generation, so one cannot vouch for what was looked up in another.
+  static uint64_t NextTokenGeneration();
 
   const Clock& clock_;
   const StoreLimits limits_;
@@ -139,6 +151,8 @@ class MemoryState {
   // Leases stay in this process: the backends that keep state here serve one process.
   absl::flat_hash_map<std::string, Lease> leases_ ABSL_GUARDED_BY(mutex_);
   uint64_t lease_serial_ ABSL_GUARDED_BY(mutex_) = 0;
+  // Written under the lock, read without it.
+  std::atomic<uint64_t> token_generation_{NextTokenGeneration()};
 };
 
 }  // namespace gateway::store

@@ -93,6 +93,7 @@ class StateStore : public Store {
     *record = state_->GetToken(token_hash);
     return true;
   }
+  uint64_t TokenGeneration() override { return state_->TokenGeneration(); }
   void RotateRefresh(const std::string& old_hash, TokenRecord new_access, TokenRecord new_refresh,
                      std::string sealed_response, Callback<RotateOutcome> done) override {
     AcknowledgeResult(state_->RotateRefresh(old_hash, std::move(new_access), std::move(new_refresh),

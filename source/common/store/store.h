@@ -116,6 +116,12 @@ class Store {
                            std::shared_ptr<const TokenRecord>* /*record*/) {
     return false;
   }
+  // A number that changes whenever a stored access token's record is removed or replaced before
+  // it expires (a revocation), for every worker of the backend at once; 0 when the
+  // backend cannot tell (redis: records change in other processes too). Read before a lookup, it
+  // vouches for the record found while it stays the same: the per-request check skips the lookup
+  // of a token it checked under the same generation, until the token expires.
+  virtual uint64_t TokenGeneration() { return 0; }
   // Refresh token rotation, atomically: if `old_hash` is a current refresh token, it is marked
   // rotated (successor = new_refresh, with `sealed_response` kept for the grace period) and the
   // new pair is stored.

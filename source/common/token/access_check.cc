@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <type_traits>
 
 #include "absl/hash/hash.h"
@@ -20,8 +21,10 @@ namespace {
 // kWays entries per set, the least recently used one replaced. Keyed by the token's text; an
 // entry matches only on the whole text, compared in constant time. A set's keys share a cache
 // line apart from the entries, and an entry holds its token's text inline, so a lookup reads the
-// set's keys and the one entry that matches. Entries are wiped when replaced, when their token
-// is refused, when it expires (ForgetExpired(), from the worker's sweep) and with the thread.
+// set's keys and the one entry that matches. Beside each entry, the store's record its token
+// passed against, and the store's generation then (see access_check.h). Entries are wiped when
+// replaced, when their token is refused, when it expires (ForgetExpired(), from the worker's
+// sweep) and with the thread.
 class TokenMemory {
  public:
   // Longer tokens (far beyond a sealed pair for a GitHub token) are not remembered. The upstream
@@ -35,6 +38,7 @@ class TokenMemory {
     uint64_t version;  // changes whenever the entry is written or cleared
     uint64_t last_used;
     uint64_t ring_serial;  // the key ring the upstream token was unsealed with
+    uint64_t generation;   // the store's token generation the record was looked up under, or 0
     int64_t expires_at;    // the token's, from its record (Unix seconds)
     uint16_t token_size;
     uint16_t upstream_size;
@@ -82,10 +86,39 @@ class TokenMemory {
   }
   uint64_t Version(size_t at) const { return entries_[at - 1].version; }
 
-  // Remembers `token`, in place of its set's least recently used entry.
+  // The record kept with the entry at `at` (still holding what it held as `version`), if it was
+  // looked up under `generation` (nonzero) and has not expired at `now`.
+  const std::shared_ptr<const store::TokenRecord>* Vouched(size_t at, uint64_t version,
+                                                           uint64_t generation,
+                                                           absl::Time now) const {
+    const Entry* entry = Get(at, version);
+    if (entry == nullptr || generation == 0 || entry->generation != generation) {
+      return nullptr;
+    }
+    const std::shared_ptr<const store::TokenRecord>& record = records_[at - 1];
+    return record != nullptr && record->expires_at > now ? &record : nullptr;
+  }
+
+  // Keeps `record` with the entry at `at` (if it still holds what it held as `version`), as
+  // looked up under `generation`.
+  void Vouch(size_t at, uint64_t version, const std::shared_ptr<const store::TokenRecord>& record,
+             uint64_t generation) {
+    if (Get(at, version) == nullptr) {
+      return;
+    }
+    entries_[at - 1].generation = generation;
+    if (records_[at - 1] != record) {
+      records_[at - 1] = record;
+    }
+  }
+
+  // Remembers `token`, in place of its set's least recently used entry, with the `record` it
+  // passed against, looked up under `generation`. (A copy: the record may be the one the entry
+  // kept, which is cleared first.)
   void Remember(absl::string_view token, absl::string_view token_hash, bool plain,
                 absl::string_view upstream_part_hash, absl::string_view upstream_token,
-                uint64_t ring_serial, absl::Time expires_at) {
+                uint64_t ring_serial, std::shared_ptr<const store::TokenRecord> record,
+                uint64_t generation) {
     if (!enabled_ || token.size() > kMaxTokenChars || upstream_token.size() > kMaxUpstreamChars ||
         token_hash.size() != crypto::kSecretHashLength ||
         (plain && upstream_part_hash.size() != crypto::kSecretHashLength)) {
@@ -95,9 +128,11 @@ class TokenMemory {
       entries_.reset(static_cast<Entry*>(std::calloc(kEntries, sizeof(Entry))));
       keys_.reset(
           static_cast<SetKeys*>(std::aligned_alloc(alignof(SetKeys), kSets * sizeof(SetKeys))));
-      if (entries_ == nullptr || keys_ == nullptr) {
+      records_.reset(new (std::nothrow) std::shared_ptr<const store::TokenRecord>[kEntries]);
+      if (entries_ == nullptr || keys_ == nullptr || records_ == nullptr) {
         entries_.reset();
         keys_.reset();
+        records_.reset();
         return;  // no memory to spare: every check derives
       }
       std::memset(keys_.get(), 0, kSets * sizeof(SetKeys));
@@ -122,7 +157,9 @@ class TokenMemory {
     keys_[chosen / kWays].key[chosen % kWays] = key;
     entry.last_used = ++tick_;
     entry.ring_serial = ring_serial;
-    entry.expires_at = absl::ToUnixSeconds(expires_at);
+    entry.generation = generation;
+    entry.expires_at = absl::ToUnixSeconds(record->expires_at);
+    records_[chosen] = std::move(record);
     entry.plain = plain;
     std::copy(token.begin(), token.end(), entry.token);
     entry.token_size = static_cast<uint16_t>(token.size());
@@ -199,6 +236,8 @@ class TokenMemory {
     entry.token_size = 0;
     entry.upstream_size = 0;
     entry.last_used = 0;
+    entry.generation = 0;
+    records_[i].reset();
     // Unique in the process, not only in this memory: an index and version a check carries can
     // name no entry of another thread's memory either.
     entry.version = next_version_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -213,9 +252,10 @@ class TokenMemory {
   struct Free {
     void operator()(void* memory) const { std::free(memory); }
   };
-  // Allocated on the first Remember(): the entries, and their keys by set.
+  // Allocated on the first Remember(): the entries, their keys by set, and their records.
   std::unique_ptr<Entry[], Free> entries_;
   std::unique_ptr<SetKeys[], Free> keys_;
+  std::unique_ptr<std::shared_ptr<const store::TokenRecord>[]> records_;
   uint64_t tick_ = 0;  // for least recently used
   static inline std::atomic<uint64_t> next_version_{0};
   bool enabled_ = true;
@@ -297,7 +337,17 @@ AccessError AccessCheck::Parse(absl::string_view authorization) {
   return AccessError::kNone;
 }
 
-AccessError AccessCheck::Validate(const store::TokenRecord* record, absl::string_view resource,
+const std::shared_ptr<const store::TokenRecord>* AccessCheck::VouchedRecord(uint64_t generation,
+                                                                            absl::Time now) const {
+  TokenMemory& memory = TokenMemory::ForThisThread();
+  if (remembered_by_ != &memory) {
+    return nullptr;
+  }
+  return memory.Vouched(remembered_at_, remembered_version_, generation, now);
+}
+
+AccessError AccessCheck::Validate(const std::shared_ptr<const store::TokenRecord>& record,
+                                  uint64_t generation, absl::string_view resource,
                                   const KeyRing& keys, std::string& upstream_token) {
   upstream_token.clear();
   TokenMemory& memory = TokenMemory::ForThisThread();
@@ -326,6 +376,8 @@ AccessError AccessCheck::Validate(const store::TokenRecord* record, absl::string
     }
     const absl::string_view remembered_upstream = remembered->UpstreamToken();
     upstream_token.assign(remembered_upstream.data(), remembered_upstream.size());
+    // (`record` may be the one kept there: Vouch() leaves it as it is.)
+    memory.Vouch(remembered_at_, remembered_version_, record, generation);
     return AccessError::kNone;
   }
   // A first sight (or the memory's entry was replaced while the store answered): the whole
@@ -353,7 +405,7 @@ AccessError AccessCheck::Validate(const store::TokenRecord* record, absl::string
     return AccessError::kBadUpstreamToken;
   }
   memory.Remember(token_, token_hash(), plain, presented_hash, upstream_token, keys.serial(),
-                  record->expires_at);
+                  record, generation);
   return AccessError::kNone;
 }
 

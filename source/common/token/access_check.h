@@ -11,13 +11,18 @@
 // token, unsealed, or the hash of a plain one) depends on nothing but that text and the key ring.
 // So each thread remembers it for the tokens that passed (up to kRememberedTokens, the least
 // recently used going first), and a token seen before skips the decode, the hashes and the
-// unseal: it costs a quarter to a half of a first sight (bench/token_bench.cc). The store
-// lookup is never skipped, so a revoked or expired token is refused at once (and forgotten by
-// the thread that refused it). The remembered tokens are process memory only, wiped when
-// replaced, refused, expired (the worker's sweep: ForgetExpiredTokensOnThisThread()) or when
-// the thread ends. A check is validated on the thread that parsed it; on another, it derives
-// everything again.
+// unseal: it costs a quarter to a half of a first sight (bench/token_bench.cc). With the token,
+// the thread keeps the store's record it passed against and the store's token generation read
+// before that lookup (Store::TokenGeneration()). While the store answers the same nonzero
+// generation (no access token was revoked since) and the record has not expired, the record is
+// vouched for and the lookup is skipped too; otherwise it is looked up, so a revoked or expired
+// token is refused at once (and forgotten by the thread that refused it). The remembered tokens
+// are process memory only, wiped when replaced, refused, expired (the worker's sweep:
+// ForgetExpiredTokensOnThisThread()) or when the thread ends. A check is validated on the thread
+// that parsed it; on another, it derives everything again.
 
+#include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -55,12 +60,23 @@ class AccessCheck {
   // Whether Parse() found the token in this thread's memory of checked tokens.
   bool remembered() const { return remembered_at_ != 0; }
 
-  // Step 2: checks what the store holds for token_hash() (nullptr: nothing unexpired): an access
+  // Between the steps, on the thread that parsed: for a remembered token, the record this
+  // thread keeps for it if the store vouches for it: `generation` (what Store::TokenGeneration()
+  // answers now) is nonzero and the one the record was looked up under, and the token has not
+  // expired at `now`. Validate() that in place of a lookup. Null otherwise: look the hash up.
+  // The record stays in this thread's memory until its next check.
+  const std::shared_ptr<const store::TokenRecord>* VouchedRecord(uint64_t generation,
+                                                                 absl::Time now) const;
+
+  // Step 2: checks what the store holds for token_hash() (null: nothing unexpired): an access
   // token, for `resource` (compared without a trailing '/', which the caller has stripped), whose
   // upstream part belongs to this gateway half (unsealed with `keys`, or compared by hash in
   // constant time for the plain format). On kNone, `upstream_token` holds the upstream token.
-  AccessError Validate(const store::TokenRecord* record, absl::string_view resource,
-                       const KeyRing& keys, std::string& upstream_token);
+  // `generation` is what Store::TokenGeneration() answered before the lookup (0: the record is
+  // not vouched for later): the thread remembers the record under it.
+  AccessError Validate(const std::shared_ptr<const store::TokenRecord>& record, uint64_t generation,
+                       absl::string_view resource, const KeyRing& keys,
+                       std::string& upstream_token);
 
  private:
   absl::string_view token_;  // the Authorization value's token (Parse()'s argument)
@@ -76,7 +92,8 @@ class AccessCheck {
 };
 
 // How many tokens each thread remembers: 8,192 (4.5 MiB of address space per worker thread once
-// it has checked a token, resident as entries are used: 64 KiB plus about 4 KiB per 7 tokens).
+// it has checked a token, resident as entries are used: 192 KiB plus about 4 KiB per 7 tokens,
+// and the records they hold).
 inline constexpr size_t kRememberedTokens = 8192;
 
 // Turns this thread's memory of checked tokens off or on (on by default), for benchmarks and
