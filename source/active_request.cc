@@ -60,7 +60,7 @@ ActiveRequest::~ActiveRequest() {
   // the promise of exactly one OnDestroy() per filter.
   if (!ended_) {
     ended_ = true;
-    for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+    for (auto it = Filters().rbegin(); it != Filters().rend(); ++it) {
       (*it)->filter().OnDestroy(http::StreamEnd::kShutdown);
     }
   }
@@ -83,20 +83,24 @@ void ActiveRequest::OnHeaders(http::RequestHead&& head, bool end_stream) {
 
 void ActiveRequest::Walk() {
   const std::vector<FilterChain::Entry>& entries = chain_.entries();
-  filters_.reserve(entries.size());  // one allocation, not one per doubling
+  if (filter_slots_ == nullptr) {
+    filter_slots_ = std::make_unique<std::optional<ActiveFilter>[]>(entries.size());
+  }
   while (!done() && stopped_ == nullptr && next_entry_ < entries.size()) {
     const FilterChain::Entry& entry = entries[next_entry_++];
     if (!entry.match.Matches(context_.request.method, context_.request.path)) {
       continue;
     }
-    auto active = std::make_unique<ActiveFilter>(*this, entry);
-    if (!active->valid()) {
+    std::optional<ActiveFilter>& slot = filter_slots_[filter_count_];
+    slot.emplace(*this, entry);
+    if (!slot->valid()) {
+      slot.reset();
       log::Error(absl::StrCat("filter ", entry.name, " made no filter object; answering 500"));
       SendReply(http::ErrorReply(500, "server_error", "a filter failed"));
       return;
     }
-    filters_.push_back(std::move(active));
-    ActiveFilter& filter = *filters_.back();
+    ++filter_count_;
+    ActiveFilter& filter = *slot;
     running_ = &filter;
     continue_requested_ = false;
     const FilterStatus status = filter.filter().OnRequestHeaders();
@@ -243,7 +247,7 @@ void ActiveRequest::EncodeHeaders(http::ResponseHead head, bool end_stream) {
   response_started_ = true;
   stopped_ = nullptr;
   body_waiter_ = nullptr;
-  for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+  for (auto it = Filters().rbegin(); it != Filters().rend(); ++it) {
     (*it)->filter().OnResponseHeaders(head);
   }
   outcome_.status = head.status;
@@ -252,7 +256,7 @@ void ActiveRequest::EncodeHeaders(http::ResponseHead head, bool end_stream) {
 }
 
 void ActiveRequest::OnWatermark(bool above) {
-  for (const auto& filter : filters_) {
+  for (std::optional<ActiveFilter>& filter : Filters()) {
     filter->filter().OnDownstreamWatermark(above);
   }
 }
@@ -266,7 +270,7 @@ void ActiveRequest::OnEnd(http::StreamEnd reason) {
     log::Debug(absl::StrCat("request ", context_.request_id, " ", context_.request.method, " ",
                             context_.request.path, " ended: ", http::StreamEndName(reason)));
   }
-  for (auto it = filters_.rbegin(); it != filters_.rend(); ++it) {
+  for (auto it = Filters().rbegin(); it != Filters().rend(); ++it) {
     (*it)->filter().OnDestroy(reason);
   }
   if (services_.recorder != nullptr) {

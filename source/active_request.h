@@ -11,9 +11,10 @@
 // OnDestroy() and nothing resumes or replies any more; a request no filter answers gets a 404.
 
 #include <memory>
+#include <optional>
 #include <string>
-#include <vector>
 
+#include "absl/types/span.h"
 #include "source/common/http/server_connection.h"
 #include "source/filter.h"
 #include "source/filter_chain.h"
@@ -88,7 +89,13 @@ class ActiveRequest : public http::ServerStream {
   WorkerServices services_;
   http::ResponseEncoder& encoder_;
   RequestContext context_;
-  std::vector<std::unique_ptr<ActiveFilter>> filters_;
+  // The filters made so far, in chain order. One slot per chain entry, allocated at once by the
+  // first Walk(): a filter holds on to its ActiveFilter, which therefore never moves.
+  absl::Span<std::optional<ActiveFilter>> Filters() {
+    return absl::MakeSpan(filter_slots_.get(), filter_count_);
+  }
+  std::unique_ptr<std::optional<ActiveFilter>[]> filter_slots_;
+  size_t filter_count_ = 0;
   size_t next_entry_ = 0;
 
   ActiveFilter* stopped_ = nullptr;      // the filter the walk waits on

@@ -4,6 +4,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <event2/util.h>
@@ -56,12 +57,15 @@ void EnableLibeventThreads() {
 // event that fires a little before the deadline (libevent counts from the time it cached at
 // the start of the loop's turn) waits for the rest too: a timer never fires early, and may fire
 // up to a millisecond late (epoll_wait's resolution).
+// The event is held inline (event_assign, not event_new): a request's response timer is one
+// allocation, not two. The layout of struct event is then compiled in, which ties the binary to
+// the libevent version it was built against (Debian's, one ABI per release).
 class TimerImpl : public Timer {
  public:
   TimerImpl(event_base* base, std::function<void()> callback) : callback_(std::move(callback)) {
-    event_ = evtimer_new(base, &TimerImpl::OnTimerTrampoline, this);
+    evtimer_assign(&event_, base, &TimerImpl::OnTimerTrampoline, this);
   }
-  ~TimerImpl() override { event_free(event_); }
+  ~TimerImpl() override { evtimer_del(&event_); }
 
   void Enable(absl::Duration delay) override {
     if (delay < absl::ZeroDuration()) {
@@ -77,14 +81,14 @@ class TimerImpl : public Timer {
   }
   void Disable() override {
     armed_ = false;
-    evtimer_del(event_);
+    evtimer_del(&event_);
   }
   bool Enabled() const override { return armed_; }
 
  private:
   void Arm(absl::Duration delay, MonotonicTime deadline) {
     timeval tv = DelayToTimeval(delay);
-    evtimer_add(event_, &tv);
+    evtimer_add(&event_, &tv);
     armed_ = true;
     armed_for_ = deadline;
   }
@@ -102,7 +106,7 @@ class TimerImpl : public Timer {
   }
 
   std::function<void()> callback_;
-  event* event_ = nullptr;
+  event event_;
   bool armed_ = false;
   MonotonicTime armed_for_;  // when the event was armed to fire
   MonotonicTime deadline_;   // when the callback is due

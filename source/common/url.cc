@@ -26,7 +26,15 @@ std::string Url::Origin() const { return absl::StrCat(scheme, "://", Authority()
 
 std::string Url::Target() const { return query.empty() ? path : absl::StrCat(path, "?", query); }
 
-std::string Url::PoolKey() const { return absl::StrCat(scheme, "://", host, ":", port); }
+std::string Url::PoolKey() const {
+  std::string key;
+  AppendPoolKey(key);
+  return key;
+}
+
+void Url::AppendPoolKey(std::string& out) const {
+  absl::StrAppend(&out, scheme, "://", host, ":", port);
+}
 
 absl::StatusOr<Url> ParseUrl(absl::string_view text) {
   const std::string input(text);

@@ -26,8 +26,9 @@ struct Url {
   // path plus "?query" when there is one.
   std::string Target() const;
   std::string ToString() const { return Origin() + Target(); }
-  // "scheme://host:port", the key of a connection pool.
+  // "scheme://host:port", the key of a connection pool; AppendPoolKey() adds it to `out`.
   std::string PoolKey() const;
+  void AppendPoolKey(std::string& out) const;
 };
 
 // Parses an absolute http or https URL. Userinfo and fragments are refused: neither belongs in a

@@ -33,6 +33,7 @@ constexpr absl::string_view kResponseHeaders[] = {
 
 struct ForwardConfig {
   Url upstream;
+  std::string upstream_authority;  // its Host header
   std::string mcp_path;
   std::string public_origin;              // scheme://host[:port] of the public URL
   std::string public_scheme;              // for X-Forwarded-Proto
@@ -302,7 +303,7 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       }
     }
     // Neither is in kRequestHeaders, nor can be in pass_headers (its factory refuses them).
-    head.headers.Add("Host", config_->upstream.Authority());
+    head.headers.Add("Host", config_->upstream_authority);
     head.headers.Add("Authorization", absl::StrCat("Bearer ", context.upstream_token));
     head.headers.Set("X-Forwarded-For", context.peer.Ip());
     head.headers.Set("X-Forwarded-Proto", config_->public_scheme);
@@ -313,7 +314,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     request_has_body_ =
         request.headers.Has("transfer-encoding") || (length != nullptr && *length != "0");
 
-    timer_ = callbacks_.dispatcher().CreateTimer(liveness_.Guard([this] { OnTimer(); }));
+    // Not guarded: the timer is this filter's own, and goes with it.
+    timer_ = callbacks_.dispatcher().CreateTimer([this] { OnTimer(); });
     timer_->Enable(config_->response_timeout);
     sent_at_ = callbacks_.dispatcher().Now();
     upstream_ = callbacks_.http_client().Send(config_->upstream, std::move(head),
@@ -415,6 +417,7 @@ absl::StatusOr<FilterFactoryFn> UpstreamForwardFactory::CreateFilterFactory(
     return absl::InvalidArgumentError("upstream.rs and listener.public_url must be URLs");
   }
   parsed->upstream = *upstream;
+  parsed->upstream_authority = upstream->Authority();
   parsed->mcp_path = context.config.oauth.mcp_path;
   parsed->public_origin = public_url->Origin();
   parsed->public_scheme = public_url->scheme;

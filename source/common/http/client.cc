@@ -96,7 +96,8 @@ std::unique_ptr<UpstreamRequest> HttpClient::Send(const Url& origin, RequestHead
                                                   AddressPolicy policy) {
   auto request = std::make_unique<ClientRequest>();
   ClientConnection* connection = nullptr;
-  auto idle = idle_.find(ClientConnection::PoolKey(origin, policy));
+  ClientConnection::WritePoolKey(origin, policy, pool_key_);
+  auto idle = idle_.find(pool_key_);
   if (idle != idle_.end() && !idle->second.empty()) {
     // The most recently used connection first: the one least likely to be timing out.
     connection = idle->second.back();

@@ -133,6 +133,7 @@ class HttpClient : private ClientConnectionOwner {
   tls::SslCtxPtr tls_context_;
   absl::flat_hash_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   absl::flat_hash_map<std::string, std::vector<ClientConnection*>> idle_;
+  std::string pool_key_;  // Send()'s lookup key, kept for its room
 };
 
 }  // namespace gateway::http

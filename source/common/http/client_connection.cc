@@ -89,8 +89,17 @@ void ClientConnection::OnResolved(absl::StatusOr<std::vector<Address>> addresses
 }
 
 std::string ClientConnection::PoolKey(const Url& origin, AddressPolicy policy) {
-  return policy == AddressPolicy::kPublicOnly ? origin.PoolKey() + " public-only"
-                                              : origin.PoolKey();
+  std::string key;
+  WritePoolKey(origin, policy, key);
+  return key;
+}
+
+void ClientConnection::WritePoolKey(const Url& origin, AddressPolicy policy, std::string& key) {
+  key.clear();
+  origin.AppendPoolKey(key);
+  if (policy == AddressPolicy::kPublicOnly) {
+    key.append(" public-only");
+  }
 }
 
 void ClientConnection::TryNextAddress() {

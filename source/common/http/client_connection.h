@@ -53,6 +53,9 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   // Connections are pooled per origin and address policy: one checked against private
   // addresses never serves a request that was not, and the other way round.
   static std::string PoolKey(const Url& origin, AddressPolicy policy);
+  // The same, written over `key`: a buffer the caller keeps, so that a lookup allocates nothing
+  // once it has the room.
+  static void WritePoolKey(const Url& origin, AddressPolicy policy, std::string& key);
   ~ClientConnection() override;
 
   // Starts the lookup and connection. Nothing is reported before this returns.
