@@ -5,12 +5,14 @@
 // split token halves). Owned by the request's ActiveRequest; filters reach it through
 // FilterCallbacks::context() on the worker thread that runs the request.
 
+#include <memory>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "source/common/http/message.h"
 #include "source/common/net.h"
+#include "source/common/store/records.h"
 #include "source/dispatcher.h"
 
 namespace gateway {
@@ -28,8 +30,9 @@ struct RequestContext {
   std::string user;            // the gateway user the request acts for
   std::string client_id;       // the OAuth client that holds the token
   std::string upstream_token;  // the upstream half of the client's token, for upstream_forward
-  std::string token_hash;      // the store key of the gateway half (to re-check revocation)
-  std::string grant_id;        // the grant the token belongs to
+  // The store's record of the client's access token (bearer_split): its hash, to check again
+  // for revocation, and its grant. Shared, not copied: no allocation per request.
+  std::shared_ptr<const store::TokenRecord> token;
 
   // Time spent waiting for upstream response heads (for the access log).
   absl::Duration upstream_time;

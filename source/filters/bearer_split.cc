@@ -64,7 +64,6 @@ class BearerSplitFilter : public Filter {
       RefuseToken(error);
       return FilterStatus::kStopIteration;
     }
-    request.token_hash = std::string(check.token_hash());
     store::Store& store = callbacks_.store();
     // Read before the lookup: a revocation after it changes the generation.
     const uint64_t generation = store.TokenGeneration();
@@ -80,7 +79,7 @@ class BearerSplitFilter : public Filter {
     }
     pending_ = std::make_unique<token::AccessCheck>(check);
     store.GetToken(
-        request.token_hash,
+        std::string(check.token_hash()),
         liveness_.Guard(
             [this, generation](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> record) {
               if (!record.ok()) {
@@ -109,7 +108,7 @@ class BearerSplitFilter : public Filter {
     }
     request.user = token->user;
     request.client_id = token->client_id;
-    request.grant_id = token->grant_id;
+    request.token = token;
     return true;
   }
 

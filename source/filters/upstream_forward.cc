@@ -333,9 +333,10 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
                                                  "the upstream MCP server did not answer in time"));
       return;
     }
-    // An open stream: is its grant still there?
+    // An open stream: is its grant still there? (Without a token record, nothing vouches for it.)
+    const std::shared_ptr<const store::TokenRecord>& record = callbacks_.context().token;
     callbacks_.store().GetToken(
-        callbacks_.context().token_hash,
+        record != nullptr ? record->token_hash : std::string(),
         liveness_.Guard([this](absl::StatusOr<std::shared_ptr<const store::TokenRecord>> token) {
           if (token.ok() && *token == nullptr) {
             log::Info(absl::StrCat("request ", callbacks_.context().request_id,
@@ -352,7 +353,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     // The client will authorize again asking for `scope`: the upstream is then asked for it too.
     context_.upstream.NoteChallengeScope(scope);
     // Refreshing cannot add scope: the grant must be authorized again (DESIGN.md).
-    const std::string grant_id = callbacks_.context().grant_id;
+    const std::shared_ptr<const store::TokenRecord>& token = callbacks_.context().token;
+    const std::string grant_id = token != nullptr ? token->grant_id : std::string();
     callbacks_.store().GetGrant(
         grant_id, [&store = callbacks_.store()](absl::StatusOr<std::optional<store::Grant>> grant) {
           if (grant.ok() && grant->has_value()) {

@@ -203,7 +203,8 @@ TEST_F(BearerSplitTest, ATokenThatPassedIsRefusedOnceRevoked) {
     Run("Bearer " + minted.access_token);
     ASSERT_TRUE(PassedOn()) << request;
     EXPECT_EQ(harness_.callbacks.context().upstream_token, "upstream");
-    EXPECT_EQ(harness_.callbacks.context().grant_id, minted.access.grant_id);
+    ASSERT_NE(harness_.callbacks.context().token, nullptr);
+    EXPECT_EQ(harness_.callbacks.context().token->grant_id, minted.access.grant_id);
   }
   harness_.store->RevokeGrant(minted.access.grant_id, [](absl::Status) {});
   Run("Bearer " + minted.access_token);
