@@ -1,7 +1,9 @@
 #include "source/dispatcher.h"
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -323,6 +325,9 @@ Dispatcher::Dispatcher(std::string name) : name_(std::move(name)) {
   event_config* config = event_config_new();
   if (config != nullptr) {
     event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
+    // Event changes within one turn of the loop reach epoll once, at its end, and not at all
+    // when they cancel out (a TLS write event added and removed: WriteTlsOutputSoon()).
+    event_config_set_flag(config, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     base_ = event_base_new_with_config(config);
     event_config_free(config);
   }
@@ -457,6 +462,20 @@ BufferEventPtr Dispatcher::CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server
   return BufferEventPtr(bufferevent_openssl_socket_new(
       base_, fd, ssl, server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
+}
+
+// libevent's TLS bufferevent (socket-based, 2.1) writes only from its write event: queued output
+// adds the event, the loop waits a turn for epoll to report the socket writable, SSL_write runs,
+// and the emptied output removes the event. Two epoll_ctl calls and one more epoll_wait per
+// write, and a turn's delay, where the plain-socket path (DirectWriter) writes at once. Running
+// the write event's callback now (it is queued behind the callbacks already running) writes in
+// this turn; the event, added and removed within the turn, never reaches epoll (the changelist).
+// A socket that is full leaves the event added, as before. The event is struct bufferevent's own
+// (event2/bufferevent_struct.h), which ties the binary to the libevent it was built against.
+void Dispatcher::WriteTlsOutputSoon(bufferevent* bev) {
+  if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+    event_active(&bev->ev_write, EV_WRITE, 1);
+  }
 }
 
 evdns_base* Dispatcher::DnsBase() {

@@ -128,6 +128,9 @@ class Dispatcher {
   BufferEventPtr CreateSocketBufferEvent(int fd);
   // As above, wrapped in TLS with `ssl` (taken over). `server` selects the accepting side.
   BufferEventPtr CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server);
+  // Has a connected TLS bufferevent write what its output holds in this turn of the loop, after
+  // the callbacks that queued it (see dispatcher.cc). Call after queuing output.
+  static void WriteTlsOutputSoon(bufferevent* bev);
 
   // Resolves `host` to addresses without blocking (evdns: /etc/hosts, then DNS). A numeric host
   // answers at once. The callback runs on this dispatcher, unless the query is destroyed first.

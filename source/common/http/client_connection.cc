@@ -248,8 +248,12 @@ void ClientConnection::SendData(absl::string_view data, bool end_stream) {
 }
 
 void ClientConnection::Queued() {
-  if (writer_ != nullptr && state_ == State::kConnected) {
-    writer_->Schedule();
+  if (state_ == State::kConnected) {
+    if (writer_ != nullptr) {
+      writer_->Schedule();
+    } else {
+      Dispatcher::WriteTlsOutputSoon(bev_.get());
+    }
   }
   CheckWatermark();
 }

@@ -492,6 +492,8 @@ void ServerConnection::Queued() {
 void ServerConnection::ScheduleWrite() {
   if (writer_ != nullptr) {
     writer_->Schedule();
+  } else if (bev_ != nullptr) {
+    Dispatcher::WriteTlsOutputSoon(bev_.get());
   }
 }
 
