@@ -4,11 +4,90 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace gateway::tls {
 namespace {
+
+// The newest session each server gave a client context, by "host:port": TLS 1.2 sessions come
+// with the handshake, TLS 1.3 tickets after it (OpenSSL's new-session callback sees both). One
+// session serves every new connection to its server until a newer one replaces it. Bounded: past
+// kRememberedServers servers (client metadata documents are fetched from anywhere), one is
+// forgotten for each new one. Locked: a context may be shared by threads.
+class ClientSessions {
+ public:
+  ~ClientSessions() {
+    for (auto& [server, session] : sessions_) {
+      SSL_SESSION_free(session);
+    }
+  }
+
+  // Takes over the reference to `session`.
+  void Put(const std::string& server, SSL_SESSION* session) {
+    absl::MutexLock lock(&mutex_);
+    auto found = sessions_.find(server);
+    if (found != sessions_.end()) {
+      SSL_SESSION_free(found->second);
+      found->second = session;
+      return;
+    }
+    if (sessions_.size() >= kRememberedServers) {
+      SSL_SESSION_free(sessions_.begin()->second);
+      sessions_.erase(sessions_.begin());
+    }
+    sessions_.emplace(server, session);
+  }
+
+  // Offers `server`'s session to `ssl`, if there is one.
+  void Offer(const std::string& server, SSL* ssl) {
+    absl::MutexLock lock(&mutex_);
+    auto found = sessions_.find(server);
+    if (found != sessions_.end() && SSL_SESSION_is_resumable(found->second) == 1) {
+      SSL_set_session(ssl, found->second);  // takes its own reference
+    }
+  }
+
+ private:
+  absl::Mutex mutex_;
+  absl::flat_hash_map<std::string, SSL_SESSION*> sessions_ ABSL_GUARDED_BY(mutex_);
+};
+
+// Where a client context keeps its ClientSessions, and a client connection the key of its server
+// (both freed with their owner).
+void FreeSessions(void*, void* sessions, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<ClientSessions*>(sessions);
+}
+void FreeServerKey(void*, void* key, CRYPTO_EX_DATA*, int, long, void*) {
+  delete static_cast<std::string*>(key);
+}
+int SessionsIndex() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, &FreeSessions);
+  return index;
+}
+int ServerKeyIndex() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, &FreeServerKey);
+  return index;
+}
+
+// OpenSSL's new-session callback: remembers a copy of the session for the connection's server.
+// A copy: OpenSSL marks a connection's own session not resumable when the connection is freed
+// without a close_notify (pooled upstream connections are simply closed; HTTP framing, not TLS
+// shutdown, tells a whole response from a cut one). Returns 0: OpenSSL keeps its reference.
+int OnNewClientSession(SSL* ssl, SSL_SESSION* session) {
+  auto* sessions =
+      static_cast<ClientSessions*>(SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), SessionsIndex()));
+  const auto* server = static_cast<const std::string*>(SSL_get_ex_data(ssl, ServerKeyIndex()));
+  if (sessions != nullptr && server != nullptr) {
+    if (SSL_SESSION* copy = SSL_SESSION_dup(session)) {
+      sessions->Put(*server, copy);
+    }
+  }
+  return 0;
+}
 
 bool IsIpAddress(const std::string& host) {
   unsigned char buffer[sizeof(in6_addr)];
@@ -59,6 +138,13 @@ absl::StatusOr<SslCtxPtr> CreateClientContext(const std::string& ca_file) {
   }
   static constexpr unsigned char kAlpn[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
   SSL_CTX_set_alpn_protos(ctx.get(), kAlpn, sizeof(kAlpn));
+  // Sessions are kept by server in ClientSessions (OpenSSL's own cache is for servers).
+  if (SSL_CTX_set_ex_data(ctx.get(), SessionsIndex(), new ClientSessions()) != 1) {
+    return absl::InternalError(LastError("cannot attach the session cache"));
+  }
+  SSL_CTX_set_session_cache_mode(ctx.get(),
+                                 SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+  SSL_CTX_sess_set_new_cb(ctx.get(), &OnNewClientSession);
   return ctx;
 }
 
@@ -109,10 +195,17 @@ std::string CertificateFingerprint(SSL_CTX* ctx) {
   return CertificateFingerprint(SSL_CTX_get0_certificate(ctx));
 }
 
-absl::StatusOr<SslPtr> NewClientSession(SSL_CTX* ctx, const std::string& host) {
+absl::StatusOr<SslPtr> NewClientSession(SSL_CTX* ctx, const std::string& host, uint16_t port) {
   SslPtr ssl(SSL_new(ctx));
   if (ssl == nullptr) {
     return absl::InternalError(LastError("cannot create a TLS session"));
+  }
+  if (auto* sessions = static_cast<ClientSessions*>(SSL_CTX_get_ex_data(ctx, SessionsIndex()))) {
+    auto server = std::make_unique<std::string>(absl::StrCat(host, ":", port));
+    sessions->Offer(*server, ssl.get());
+    if (SSL_set_ex_data(ssl.get(), ServerKeyIndex(), server.get()) == 1) {
+      server.release();  // freed with the SSL
+    }
   }
   if (IsIpAddress(host)) {
     if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl.get()), host.c_str()) != 1) {

@@ -6,6 +6,8 @@
 
 #include <openssl/ssl.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -24,8 +26,11 @@ struct SslDeleter {
 using SslPtr = std::unique_ptr<SSL, SslDeleter>;
 
 // A client context: TLS 1.2 or later, peers verified against the system trust store plus
-// `ca_file` when given, ALPN "http/1.1".
+// `ca_file` when given, ALPN "http/1.1". It remembers the newest session each server gave it
+// (up to kRememberedServers servers) and offers it again on the next connection to that server
+// (NewClientSession): a reconnection resumes instead of redoing the whole handshake.
 absl::StatusOr<SslCtxPtr> CreateClientContext(const std::string& ca_file);
+inline constexpr size_t kRememberedServers = 256;
 
 // A server context with the certificate chain and key from PEM files (the key must match the
 // certificate): TLS 1.2 or later with OpenSSL's default ciphers, ALPN "http/1.1", no
@@ -43,9 +48,10 @@ std::string CertificateFingerprint(SSL_CTX* ctx);
 // The same for an X509 certificate (a client's view of a server).
 std::string CertificateFingerprint(X509* certificate);
 
-// A client session for `host`: SNI (for names, not addresses) and verification that the
-// certificate is for `host` (RFC 6125; IP addresses against IP SANs).
-absl::StatusOr<SslPtr> NewClientSession(SSL_CTX* ctx, const std::string& host);
+// A client session for `host` on `port`: SNI (for names, not addresses) and verification that
+// the certificate is for `host` (RFC 6125; IP addresses against IP SANs). Offers the session
+// `ctx` remembers for that server, if any (a server that refuses it gets a full handshake).
+absl::StatusOr<SslPtr> NewClientSession(SSL_CTX* ctx, const std::string& host, uint16_t port);
 
 // The text of OpenSSL's most recent error on this thread (and clears the queue), or `fallback`.
 std::string LastError(absl::string_view fallback);

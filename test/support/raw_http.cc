@@ -87,7 +87,7 @@ absl::StatusOr<RawClient> RawClient::ConnectTls(uint16_t port, const std::string
   if (!context.ok()) {
     return context.status();
   }
-  absl::StatusOr<tls::SslPtr> ssl = tls::NewClientSession(context->get(), "localhost");
+  absl::StatusOr<tls::SslPtr> ssl = tls::NewClientSession(context->get(), "localhost", port);
   if (!ssl.ok()) {
     return ssl.status();
   }

@@ -224,6 +224,29 @@ TEST_F(TlsTest, TalksHttpsToAVerifiedServerByName) {
   EXPECT_THAT(response->body, HasSubstr("GET /secure host=localhost:"));
 }
 
+// Each request on a connection of its own (none kept idle): the second handshake resumes the
+// session the first one left, the third too.
+TEST_F(TlsTest, AReconnectionResumesTheServersSession) {
+  TestServer server(Echo(), ConnectionLimits{}, server_context_.get());
+  ClientOptions options;
+  options.ca_file = certificate_.certificate_file;
+  options.max_idle_per_origin = 0;
+  HttpClient& client = Client(options);
+  for (int request = 0; request < 3; ++request) {
+    absl::StatusOr<FetchResponse> response =
+        Fetch(client, LocalUrl(server.port(), "https", "localhost"), Get("/secure"));
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_THAT(response->body, HasSubstr("GET /secure"));
+  }
+  EXPECT_EQ(SSL_CTX_sess_hits(server_context_.get()), 2);
+  // Another server (the same host, another port) is not offered this one's session.
+  tls::SslCtxPtr other_context =
+      *tls::CreateServerContext(certificate_.certificate_file, certificate_.key_file);
+  TestServer other(Echo(), ConnectionLimits{}, other_context.get());
+  ASSERT_TRUE(Fetch(client, LocalUrl(other.port(), "https", "localhost"), Get("/")).ok());
+  EXPECT_EQ(SSL_CTX_sess_hits(other_context.get()), 0);
+}
+
 TEST_F(TlsTest, RefusesAnUntrustedCertificate) {
   TestServer server(Echo(), ConnectionLimits{}, server_context_.get());
   absl::StatusOr<FetchResponse> response =

@@ -110,7 +110,8 @@ void ClientConnection::TryNextAddress() {
       continue;
     }
     if (*tls_context_ != nullptr) {
-      absl::StatusOr<tls::SslPtr> ssl = tls::NewClientSession(*tls_context_, origin_.host);
+      absl::StatusOr<tls::SslPtr> ssl =
+          tls::NewClientSession(*tls_context_, origin_.host, origin_.port);
       if (!ssl.ok()) {
         Fail(absl::UnavailableError(ssl.status().message()));
         return;
