@@ -325,9 +325,9 @@ Dispatcher::Dispatcher(std::string name) : name_(std::move(name)) {
   event_config* config = event_config_new();
   if (config != nullptr) {
     event_config_set_flag(config, EVENT_BASE_FLAG_NOLOCK);
-    // Event changes within one turn of the loop reach epoll once, at its end, and not at all
-    // when they cancel out (a TLS write event added and removed: WriteTlsOutputSoon()).
-    event_config_set_flag(config, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    // Not EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST: it defers epoll_ctl to the end of the turn, by
+    // when a closed socket's number may belong to another socket (ThreadSanitizer reported it
+    // in the tests; bench/README.md).
     base_ = event_base_new_with_config(config);
     event_config_free(config);
   }
@@ -469,9 +469,10 @@ BufferEventPtr Dispatcher::CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server
 // and the emptied output removes the event. Two epoll_ctl calls and one more epoll_wait per
 // write, and a turn's delay, where the plain-socket path (DirectWriter) writes at once. Running
 // the write event's callback now (it is queued behind the callbacks already running) writes in
-// this turn; the event, added and removed within the turn, never reaches epoll (the changelist).
-// A socket that is full leaves the event added, as before. The event is struct bufferevent's own
-// (event2/bufferevent_struct.h), which ties the binary to the libevent it was built against.
+// this turn: the extra epoll_wait and the delay go; the event is still added and removed (two
+// epoll_ctl). A socket that is full leaves the event added, as before. The event is struct
+// bufferevent's own (event2/bufferevent_struct.h), which ties the binary to the libevent it was
+// built against.
 void Dispatcher::WriteTlsOutputSoon(bufferevent* bev) {
   if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
     event_active(&bev->ev_write, EV_WRITE, 1);
