@@ -15,7 +15,7 @@ FROM debian:12 AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
-      libevent-dev libhttp-parser-dev libssl-dev rapidjson-dev libyaml-cpp-dev libabsl-dev \
+      libevent-dev node-llhttp libssl-dev rapidjson-dev libyaml-cpp-dev libabsl-dev \
       libsqlite3-dev libhiredis-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -34,7 +34,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
       libabsl20220623 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-openssl-2.1-7 \
-      libevent-pthreads-2.1-7 libhiredis0.14 libhttp-parser2.9 libsqlite3-0 libssl3 \
+      libevent-pthreads-2.1-7 libhiredis0.14 libsqlite3-0 libssl3 \
       libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/mcp-oauth-gateway \

@@ -1,12 +1,13 @@
 #pragma once
 
 // HTTP/1.1 message framing for both directions: requests on the listener, responses on upstream
-// connections. libhttp-parser does the byte-level work; this class collects the head, enforces the
-// size limits and the strict-framing rules, and hands the body on as it arrives, never buffered.
+// connections. llhttp (strict mode) does the byte-level work; this class collects the head,
+// enforces the size limits and the strict-framing rules, and hands the body on as it arrives, never
+// buffered.
 //
 // Owned by one connection and used on its dispatcher's thread only.
 
-#include <http_parser.h>
+#include <llhttp.h>
 
 #include <cstdint>
 #include <optional>
@@ -90,42 +91,50 @@ class Parser {
   const std::string& error_detail() const { return error_detail_; }
 
  private:
-  static int OnMessageBeginTrampoline(http_parser* parser);
-  static int OnUrlTrampoline(http_parser* parser, const char* at, size_t length);
-  static int OnStatusTrampoline(http_parser* parser, const char* at, size_t length);
-  static int OnHeaderFieldTrampoline(http_parser* parser, const char* at, size_t length);
-  static int OnHeaderValueTrampoline(http_parser* parser, const char* at, size_t length);
-  static int OnHeadersCompleteTrampoline(http_parser* parser);
-  static int OnBodyTrampoline(http_parser* parser, const char* at, size_t length);
-  static int OnMessageCompleteTrampoline(http_parser* parser);
+  static int OnMessageBeginTrampoline(llhttp_t* parser);
+  static int OnUrlTrampoline(llhttp_t* parser, const char* at, size_t length);
+  static int OnStatusTrampoline(llhttp_t* parser, const char* at, size_t length);
+  static int OnHeaderFieldTrampoline(llhttp_t* parser, const char* at, size_t length);
+  static int OnHeaderValueTrampoline(llhttp_t* parser, const char* at, size_t length);
+  static int OnHeaderValueCompleteTrampoline(llhttp_t* parser);
+  static int OnHeadersCompleteTrampoline(llhttp_t* parser);
+  static int OnBodyTrampoline(llhttp_t* parser, const char* at, size_t length);
+  static int OnMessageCompleteTrampoline(llhttp_t* parser);
 
   int OnMessageBegin();
   int OnHeaderBytes(size_t length);
   int OnUrl(const char* at, size_t length);
   int OnHeaderField(const char* at, size_t length);
   int OnHeaderValue(const char* at, size_t length);
+  int OnHeaderValueComplete();
   int OnHeadersComplete();
+  int OnBody(const char* at, size_t length);
   int OnMessageComplete();
+  // What a callback that called ours returns to llhttp: -1 after a failure, HPE_PAUSED when the
+  // callee paused (llhttp must not be paused from inside a callback), else 0.
+  int Continue() const;
   int Fail(Error error, std::string detail);
-  void Reset();
+  // Runs llhttp over `length` bytes; answers how many it consumed and records its stop.
+  size_t Execute(const char* data, size_t length);
 
   const Mode mode_;
   const Limits limits_;
   Callbacks& callbacks_;
-  http_parser parser_;
-  http_parser_settings settings_;
+  llhttp_t parser_;
+  llhttp_settings_t settings_;
 
   // The head being collected.
   RequestHead request_;
   ResponseHead response_;
   std::string field_;
   std::string value_;
-  bool in_value_ = false;
   size_t header_bytes_ = 0;
 
   bool in_message_ = false;
   bool paused_ = false;
   bool dispatching_ = false;
+  // llhttp stopped because a callback paused it, and resumes at the step after that callback.
+  bool stopped_in_callback_ = false;
   bool expect_head_response_ = false;
   Error error_ = Error::kNone;
   std::string error_detail_;
