@@ -297,11 +297,9 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     }
     head.target = query.empty() ? path : absl::StrCat(path, "?", query);
     head.headers.reserve(request.headers.size() + 5);
-    for (const auto& [name, value] : request.headers) {
-      if (Passes(name, kRequestHeaders, config_->pass_headers)) {
-        head.headers.Add(name, value);
-      }
-    }
+    head.headers.AppendIf(request.headers, [this](absl::string_view name) {
+      return Passes(name, kRequestHeaders, config_->pass_headers);
+    });
     // Neither is in kRequestHeaders, nor can be in pass_headers (its factory refuses them).
     head.headers.Add("Host", config_->upstream_authority);
     head.headers.Add("Authorization", absl::StrCat("Bearer ", context.upstream_token));

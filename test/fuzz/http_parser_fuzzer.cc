@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "source/common/http/headers.h"
 #include "source/common/http/parser.h"
 #include "test/fuzz/check.h"
 
@@ -54,7 +55,11 @@ class Recorder : public Parser::Callbacks {
 
  private:
   void Head(const gateway::http::HeaderMap& headers, const Parser::Framing& framing) {
+    // The encoder does not check these fields again (HeaderMap::checked()).
+    Check(headers.checked() == headers.size(), "the parser's fields are marked checked");
     for (const auto& [name, value] : headers) {
+      Check(gateway::http::IsValidHeaderName(name) && gateway::http::IsValidHeaderValue(value),
+            "a field the parser passes is one the encoder would pass");
       absl::StrAppend(&log_, name, ": ", value, ";");
     }
     Check(!(framing.chunked && framing.content_length.has_value()),

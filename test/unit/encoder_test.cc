@@ -23,6 +23,26 @@ std::string Drain(evbuffer* buffer) {
   return out;
 }
 
+// The parser's fields are not checked again, but a field a filter sets is, even when it replaces
+// one of them.
+TEST(EncoderTest, AFieldSetAfterTheParserIsCheckedAgain) {
+  std::unique_ptr<evbuffer, EvbufferDeleter> out(evbuffer_new());
+  RequestHead head;
+  head.method = "GET";
+  head.target = "/mcp";
+  head.headers.Add("Host", "a");
+  head.headers.Add("X-Name", "fine");
+  head.headers.MarkChecked();
+  ASSERT_TRUE(EncodeRequestHead(head, out.get()).ok());
+  EXPECT_EQ(Drain(out.get()), "GET /mcp HTTP/1.1\r\nHost: a\r\nX-Name: fine\r\n\r\n");
+  head.headers.Set("X-Name", "split\r\nX-Injected: 1");
+  EXPECT_FALSE(EncodeRequestHead(head, out.get()).ok());
+  head.headers.Set("X-Name", "fine");
+  head.headers.Add("Bad Name", "x");
+  EXPECT_FALSE(EncodeRequestHead(head, out.get()).ok());
+  EXPECT_EQ(evbuffer_get_length(out.get()), 0u);
+}
+
 TEST(EncoderTest, ChunksCarryTheirSizeInLowerCaseHex) {
   std::unique_ptr<evbuffer, EvbufferDeleter> out(evbuffer_new());
   for (size_t size : {size_t{1}, size_t{9}, size_t{10}, size_t{15}, size_t{16}, size_t{255},

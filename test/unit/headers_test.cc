@@ -30,6 +30,53 @@ TEST(HeaderMapTest, SetReplacesEveryFieldOfThatName) {
   EXPECT_TRUE(headers.empty());
 }
 
+// The checked prefix (the fields the parser delivered) shrinks with what is removed from it, and
+// never covers a field added or set afterwards.
+TEST(HeaderMapTest, TheCheckedFieldsAreThePrefixNothingChanged) {
+  HeaderMap headers;
+  headers.Add("A", "1");
+  headers.Add("B", "2");
+  headers.Add("C", "3");
+  headers.Add("B", "4");
+  headers.MarkChecked();
+  EXPECT_EQ(headers.checked(), 4u);
+  headers.Add("D", "5");
+  EXPECT_EQ(headers.checked(), 4u);
+  EXPECT_EQ(headers.Remove("b"), 2u);  // A C D: A and C still checked
+  EXPECT_EQ(headers.checked(), 2u);
+  headers.Set("a", "6");  // C D a: only C still checked
+  EXPECT_EQ(headers.checked(), 1u);
+  EXPECT_EQ(headers.begin()->first, "C");
+  headers.RetainIf([](absl::string_view name) { return name != "C"; });  // D a
+  EXPECT_EQ(headers.checked(), 0u);
+  EXPECT_EQ(headers.size(), 2u);
+  headers.MarkChecked();
+  HeaderMap moved = std::move(headers);
+  EXPECT_EQ(moved.checked(), 2u);
+  headers.Add("After", "the move");  // NOLINT(bugprone-use-after-move): reused on purpose
+  EXPECT_EQ(headers.checked(), 0u);
+  moved.clear();
+  EXPECT_EQ(moved.checked(), 0u);
+}
+
+TEST(HeaderMapTest, FieldsCopiedFromTheCheckedPrefixStayChecked) {
+  HeaderMap parsed;
+  parsed.Add("A", "1");
+  parsed.Add("Drop", "2");
+  parsed.Add("B", "3");
+  parsed.MarkChecked();
+  parsed.Add("C", "4");  // a filter's, not checked
+  HeaderMap copy;
+  const auto keep = [](absl::string_view name) { return name != "Drop"; };
+  copy.AppendIf(parsed, keep);
+  EXPECT_EQ(copy.size(), 3u);
+  EXPECT_EQ(copy.checked(), 2u);  // A B
+  HeaderMap behind;
+  behind.Add("First", "set by hand");
+  behind.AppendIf(parsed, keep);
+  EXPECT_EQ(behind.checked(), 0u);  // nothing after an unchecked field is checked
+}
+
 TEST(HeaderMapTest, FindsTokensInCommaSeparatedFields) {
   HeaderMap headers;
   headers.Add("Connection", "keep-alive, Upgrade");

@@ -15,12 +15,7 @@ void HeaderMap::Set(absl::string_view name, absl::string_view value) {
 }
 
 size_t HeaderMap::Remove(absl::string_view name) {
-  auto removed = std::remove_if(entries_.begin(), entries_.end(), [name](const Entry& entry) {
-    return SameFieldName(entry.first, name);
-  });
-  size_t count = static_cast<size_t>(entries_.end() - removed);
-  entries_.erase(removed, entries_.end());
-  return count;
+  return EraseIf([name](const Entry& entry) { return SameFieldName(entry.first, name); });
 }
 
 const std::string* HeaderMap::Get(absl::string_view name) const {

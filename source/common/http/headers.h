@@ -4,6 +4,8 @@
 // Order and duplicates are kept as received. A small vector beats a hash map at the dozen
 // headers a request carries.
 
+#include <algorithm>
+#include <cstddef>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +18,21 @@ namespace gateway::http {
 class HeaderMap {
  public:
   using Entry = std::pair<std::string, std::string>;
+
+  HeaderMap() = default;
+  HeaderMap(const HeaderMap&) = default;
+  HeaderMap& operator=(const HeaderMap&) = default;
+  // A map moved from is empty, checked prefix included: fields added to it later are checked.
+  HeaderMap(HeaderMap&& other) noexcept
+      : entries_(std::move(other.entries_)), checked_(std::exchange(other.checked_, 0)) {
+    other.entries_.clear();
+  }
+  HeaderMap& operator=(HeaderMap&& other) noexcept {
+    entries_ = std::move(other.entries_);
+    checked_ = std::exchange(other.checked_, 0);
+    other.entries_.clear();
+    return *this;
+  }
 
   void Add(absl::string_view name, absl::string_view value) {
     entries_.emplace_back(std::string(name), std::string(value));
@@ -30,8 +47,35 @@ class HeaderMap {
   // Keeps the fields whose name `keep(name)` accepts, in order, and drops the others.
   template <typename Keep>
   void RetainIf(Keep keep) {
-    std::erase_if(entries_, [&keep](const Entry& entry) { return !keep(entry.first); });
+    EraseIf([&keep](const Entry& entry) { return !keep(entry.first); });
   }
+
+  // Appends, in order, the fields of `other` whose name `keep(name)` accepts. Fields from
+  // other's checked prefix stay checked here while every field before them is.
+  template <typename Keep>
+  void AppendIf(const HeaderMap& other, Keep keep) {
+    bool prefix = checked_ == entries_.size();
+    for (size_t i = 0; i < other.entries_.size(); ++i) {
+      const Entry& entry = other.entries_[i];
+      if (!keep(entry.first)) {
+        continue;
+      }
+      entries_.push_back(entry);
+      prefix = prefix && i < other.checked_;
+      if (prefix) {
+        checked_ = entries_.size();
+      }
+    }
+  }
+
+  // The fields the HTTP parser delivered have passed IsValidHeaderName() and
+  // IsValidHeaderValue()'s rules already (llhttp's strict mode refuses the message otherwise;
+  // test/unit/parser_test.cc and the parser's fuzzer hold it to that), and the encoder need not
+  // check them again. MarkChecked() records that every field now present is such a field; the
+  // first checked() fields are, in order. A field added or set later is not, nor is any field
+  // after it.
+  void MarkChecked() { checked_ = entries_.size(); }
+  size_t checked() const { return checked_; }
   bool Has(absl::string_view name) const { return Get(name) != nullptr; }
   // Whether the comma-separated field `name` lists `token` (case-insensitive), as in
   // "Connection: keep-alive, Upgrade".
@@ -41,11 +85,41 @@ class HeaderMap {
   std::vector<Entry>::const_iterator end() const { return entries_.end(); }
   size_t size() const { return entries_.size(); }
   bool empty() const { return entries_.empty(); }
-  void clear() { entries_.clear(); }
+  void clear() {
+    entries_.clear();
+    checked_ = 0;
+  }
   void reserve(size_t n) { entries_.reserve(n); }
 
  private:
+  // Removes the fields `drop` accepts, in place, keeping the order and the checked prefix (the
+  // checked fields that stay are still the first ones). Answers how many went.
+  template <typename Drop>
+  size_t EraseIf(Drop drop) {
+    // Most calls (Set() of a field not yet there) drop nothing: one pass of lookups, no moves.
+    const auto first = std::find_if(entries_.begin(), entries_.end(), drop);
+    if (first == entries_.end()) {
+      return 0;
+    }
+    const size_t count = entries_.size();
+    size_t kept = static_cast<size_t>(first - entries_.begin());
+    size_t kept_checked = std::min(kept, checked_);
+    for (size_t i = kept + 1; i < count; ++i) {
+      if (drop(entries_[i])) {
+        continue;
+      }
+      if (i < checked_) {
+        ++kept_checked;
+      }
+      entries_[kept++] = std::move(entries_[i]);
+    }
+    entries_.erase(entries_.begin() + static_cast<std::ptrdiff_t>(kept), entries_.end());
+    checked_ = kept_checked;
+    return count - kept;
+  }
+
   std::vector<Entry> entries_;
+  size_t checked_ = 0;
 };
 
 // Whether two field names are the same name (RFC 9110 section 5.1: case-insensitive). The lengths

@@ -173,6 +173,11 @@ int Parser::OnHeaderValue(const char* at, size_t length) {
 }
 
 int Parser::OnHeaderValueComplete() {
+  if (field_.empty()) {
+    // llhttp lets a line that starts with ':' through as a field with no name (found by the
+    // fuzzer); HeaderMap::MarkChecked() needs every name a token.
+    return Fail(Error::kMalformed, "a header field with no name");
+  }
   HeaderMap& headers = mode_ == Mode::kRequest ? request_.headers : response_.headers;
   headers.Add(field_, absl::StripTrailingAsciiWhitespace(value_));
   field_.clear();
@@ -181,7 +186,10 @@ int Parser::OnHeaderValueComplete() {
 }
 
 int Parser::OnHeadersComplete() {
-  const HeaderMap& headers = mode_ == Mode::kRequest ? request_.headers : response_.headers;
+  HeaderMap& headers = mode_ == Mode::kRequest ? request_.headers : response_.headers;
+  // llhttp's strict mode has refused any field name that is not a token and any value with CR,
+  // LF or NUL: the encoder need not look at these fields again.
+  headers.MarkChecked();
   if (parser_.http_major != 1) {
     return Fail(Error::kMalformed, "only HTTP/1.0 and HTTP/1.1 are spoken here");
   }
