@@ -123,9 +123,14 @@ class Dispatcher {
   // Starts accepting on `listen_fd` (a bound, listening socket); takes ownership of it.
   std::unique_ptr<Listener> CreateListener(int listen_fd, AcceptCallback callback);
 
-  // A buffered socket for `fd` (taken over: closed with the bufferevent). `fd` may be -1 for a
-  // client socket that bufferevent_socket_connect() will create.
+  // A buffered socket for `fd` (taken over: closed with the bufferevent), reading its socket
+  // itself (ReadSocketDirectly). `fd` may be -1 for a client socket that
+  // bufferevent_socket_connect() will create; call ReadSocketDirectly() after that call, which
+  // assigns the read event anew.
   BufferEventPtr CreateSocketBufferEvent(int fd);
+  // Has a plain socket bufferevent read its socket with the dispatcher's own read callback
+  // instead of libevent's: no ioctl(FIONREAD) before each read (see dispatcher.cc).
+  static void ReadSocketDirectly(bufferevent* bev);
   // As above, wrapped in TLS with `ssl` (taken over). `server` selects the accepting side.
   BufferEventPtr CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server);
   // Has a connected TLS bufferevent write what its output holds in this turn of the loop, after

@@ -129,6 +129,9 @@ void ClientConnection::TryNextAddress() {
     bufferevent_setwatermark(bev_.get(), EV_WRITE, options_.buffer_bytes / 2, 0);
     if (bufferevent_socket_connect(bev_.get(), address.sockaddr_ptr(),
                                    static_cast<int>(address.length)) == 0) {
+      if (*tls_context_ == nullptr) {
+        Dispatcher::ReadSocketDirectly(bev_.get());  // the connect assigned the read event anew
+      }
       state_ = State::kConnecting;
       return;
     }

@@ -1,0 +1,233 @@
+// Dispatcher::ReadSocketDirectly: a plain socket bufferevent reads its socket with the
+// dispatcher's own callback (recv, no ioctl FIONREAD first), and keeps libevent's watermarks,
+// read callback and EOF and error events.
+
+#include <arpa/inet.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "source/dispatcher.h"
+#include "test/support/test_server.h"
+
+namespace gateway {
+namespace {
+
+using testing::LoopRunner;
+
+std::string Pattern(size_t size) {
+  std::string data(size, '\0');
+  for (size_t i = 0; i < size; ++i) {
+    data[i] = static_cast<char>('a' + i % 26);
+  }
+  return data;
+}
+
+void WriteAll(int fd, const std::string& data) {
+  size_t sent = 0;
+  while (sent < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + sent, data.size() - sent);
+    ASSERT_GT(n, 0);
+    sent += static_cast<size_t>(n);
+  }
+}
+
+// A bufferevent whose read callback records the input's length at each call and takes what a
+// test asks it to take; its event callback records the events.
+class SocketReadTest : public ::testing::Test {
+ protected:
+  SocketReadTest() : dispatcher_("test"), runner_(dispatcher_) {}
+  ~SocketReadTest() override {
+    bev_.reset();
+    if (peer_ >= 0) {
+      ::close(peer_);
+    }
+  }
+
+  // A connected AF_UNIX pair: the gateway's end in a bufferevent, the other end is `peer_`.
+  void StartOnSocketPair() {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    evutil_make_socket_nonblocking(fds[0]);
+    const int large = 1 << 20;  // the peer's writes below must not block
+    ::setsockopt(fds[1], SOL_SOCKET, SO_SNDBUF, &large, sizeof(large));
+    ::setsockopt(fds[0], SOL_SOCKET, SO_RCVBUF, &large, sizeof(large));
+    bev_ = dispatcher_.CreateSocketBufferEvent(fds[0]);
+    peer_ = fds[1];
+    SetCallbacks();
+  }
+
+  void SetCallbacks() {
+    bufferevent_setcb(bev_.get(), &SocketReadTest::OnRead, nullptr, &SocketReadTest::OnEvent,
+                      this);
+  }
+
+  static void OnRead(bufferevent* bev, void* arg) {
+    auto* test = static_cast<SocketReadTest*>(arg);
+    evbuffer* input = bufferevent_get_input(bev);
+    const size_t length = evbuffer_get_length(input);
+    test->lengths_.push_back(length);
+    if (test->take_) {
+      std::string chunk(length, '\0');
+      evbuffer_remove(input, chunk.data(), length);
+      test->received_ += chunk;
+    }
+    if (test->received_.size() >= test->wanted_ || test->stop_after_first_read_) {
+      test->runner_.Done();
+    }
+  }
+  static void OnEvent(bufferevent*, short events, void* arg) {
+    auto* test = static_cast<SocketReadTest*>(arg);
+    test->events_ |= events;
+    test->runner_.Done();
+  }
+
+  Dispatcher dispatcher_;
+  LoopRunner runner_;
+  BufferEventPtr bev_;
+  int peer_ = -1;
+  std::vector<size_t> lengths_;
+  std::string received_;
+  size_t wanted_ = 0;
+  bool take_ = true;
+  bool stop_after_first_read_ = false;
+  short events_ = 0;
+};
+
+TEST_F(SocketReadTest, ReadsUpTo16KiBAtOnceWhereLibeventsReadTakes4KiB) {
+  StartOnSocketPair();
+  const std::string data = Pattern(40000);
+  WriteAll(peer_, data);
+  wanted_ = data.size();
+  bufferevent_enable(bev_.get(), EV_READ);
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_EQ(received_, data);
+  ASSERT_FALSE(lengths_.empty());
+  // libevent's evbuffer_read() reads at most 4,096 bytes a call (EVBUFFER_MAX_READ in 2.1).
+  EXPECT_EQ(lengths_.front(), 16384u);
+  EXPECT_EQ(events_, 0);
+}
+
+TEST_F(SocketReadTest, StopsAtTheHighWatermarkAndResumesOnceTheInputDrains) {
+  StartOnSocketPair();
+  bufferevent_setwatermark(bev_.get(), EV_READ, 0, 1000);
+  take_ = false;  // the input fills up to the mark
+  stop_after_first_read_ = true;
+  const std::string data = Pattern(5000);
+  WriteAll(peer_, data);
+  bufferevent_enable(bev_.get(), EV_READ);
+  ASSERT_TRUE(runner_.Run());
+  evbuffer* input = bufferevent_get_input(bev_.get());
+  EXPECT_EQ(evbuffer_get_length(input), 1000u);
+  // Reading is suspended: more turns of the loop read nothing more. (libevent 2.1.12 runs the
+  // read callback again at each turn while the input stays at the mark, whoever reads.)
+  for (int turn = 0; turn < 3; ++turn) {
+    dispatcher_.Post([this] { runner_.Done(); });
+    ASSERT_TRUE(runner_.Run());
+  }
+  EXPECT_EQ(evbuffer_get_length(input), 1000u);
+  for (size_t length : lengths_) {
+    EXPECT_EQ(length, 1000u);
+  }
+  lengths_.clear();
+
+  // Draining the input resumes reading, a mark's worth at a time.
+  received_.resize(1000);
+  evbuffer_remove(input, received_.data(), 1000);
+  take_ = true;
+  stop_after_first_read_ = false;
+  wanted_ = data.size();
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_EQ(received_, data);
+  for (size_t length : lengths_) {
+    EXPECT_LE(length, 1000u);
+  }
+}
+
+TEST_F(SocketReadTest, ThePeerClosingIsAnEndOfFileEvent) {
+  StartOnSocketPair();
+  WriteAll(peer_, "last words");
+  ::close(peer_);
+  peer_ = -1;
+  wanted_ = 1000;  // more than comes: the run ends at the event
+  bufferevent_enable(bev_.get(), EV_READ);
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_EQ(received_, "last words");
+  EXPECT_EQ(events_, BEV_EVENT_READING | BEV_EVENT_EOF);
+  EXPECT_EQ(bufferevent_get_enabled(bev_.get()) & EV_READ, 0);
+}
+
+// Over TCP, so that a reset reaches the reader as an error (ECONNRESET).
+class SocketReadTcpTest : public SocketReadTest {
+ protected:
+  void SetUp() override {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(listener_, 0);
+    address_.sin_family = AF_INET;
+    address_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    address_.sin_port = 0;
+    ASSERT_EQ(::bind(listener_, reinterpret_cast<sockaddr*>(&address_), sizeof(address_)), 0);
+    socklen_t length = sizeof(address_);
+    ASSERT_EQ(::getsockname(listener_, reinterpret_cast<sockaddr*>(&address_), &length), 0);
+    ASSERT_EQ(::listen(listener_, 4), 0);
+  }
+  void TearDown() override { ::close(listener_); }
+
+  // Connects as the gateway's upstream side does: a bufferevent without a socket, then
+  // bufferevent_socket_connect(), then ReadSocketDirectly().
+  void Connect() {
+    bev_ = dispatcher_.CreateSocketBufferEvent(-1);
+    SetCallbacks();
+    ASSERT_EQ(bufferevent_socket_connect(bev_.get(), reinterpret_cast<sockaddr*>(&address_),
+                                         sizeof(address_)),
+              0);
+    Dispatcher::ReadSocketDirectly(bev_.get());
+    peer_ = ::accept(listener_, nullptr, nullptr);
+    ASSERT_GE(peer_, 0);
+    ASSERT_TRUE(runner_.Run());  // the connected event
+    EXPECT_EQ(events_, BEV_EVENT_CONNECTED);
+    events_ = 0;
+    bufferevent_enable(bev_.get(), EV_READ);
+  }
+
+  int listener_ = -1;
+  sockaddr_in address_{};
+};
+
+TEST_F(SocketReadTcpTest, AConnectedClientSocketReadsDirectlyToo) {
+  Connect();
+  const int large = 1 << 20;
+  ::setsockopt(peer_, SOL_SOCKET, SO_SNDBUF, &large, sizeof(large));
+  const std::string data = Pattern(20000);
+  WriteAll(peer_, data);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // all of it at the socket
+  wanted_ = data.size();
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_EQ(received_, data);
+  ASSERT_FALSE(lengths_.empty());
+  EXPECT_EQ(lengths_.front(), 16384u);
+}
+
+TEST_F(SocketReadTcpTest, AResetIsAnErrorEvent) {
+  Connect();
+  const linger abort{1, 0};  // close() sends RST
+  ::setsockopt(peer_, SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
+  ::close(peer_);
+  peer_ = -1;
+  wanted_ = 1;
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_EQ(events_, BEV_EVENT_READING | BEV_EVENT_ERROR);
+  EXPECT_EQ(bufferevent_get_enabled(bev_.get()) & EV_READ, 0);
+}
+
+}  // namespace
+}  // namespace gateway
