@@ -1,5 +1,6 @@
 #include "test/support/test_server.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <utility>
@@ -113,6 +114,20 @@ bool LoopRunner::Run(absl::Duration timeout) {
   timer->Enable(timeout);
   dispatcher_.Run();
   return !timed_out;
+}
+
+std::string Pattern(size_t size) {
+  std::string data(size, '\0');
+  for (size_t i = 0; i < size; ++i) {
+    data[i] = static_cast<char>('a' + i % 26);
+  }
+  return data;
+}
+
+absl::Duration ProcessCpuTime() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return absl::DurationFromTimeval(usage.ru_utime) + absl::DurationFromTimeval(usage.ru_stime);
 }
 
 }  // namespace gateway::testing

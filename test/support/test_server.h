@@ -70,4 +70,11 @@ class LoopRunner {
   Dispatcher& dispatcher_;
 };
 
+// `size` bytes of a-z repeated: data whose every position is checked when it comes back.
+std::string Pattern(size_t size);
+
+// The CPU time (user and system) this process has used so far: an event loop that spins instead
+// of sleeping shows in it.
+absl::Duration ProcessCpuTime();
+
 }  // namespace gateway::testing

@@ -21,14 +21,7 @@ namespace gateway::http {
 namespace {
 
 using testing::LoopRunner;
-
-std::string Pattern(size_t size) {
-  std::string data(size, '\0');
-  for (size_t i = 0; i < size; ++i) {
-    data[i] = static_cast<char>('a' + i % 26);
-  }
-  return data;
-}
+using testing::Pattern;
 
 // Reads `size` bytes from `fd` (blocking), slowly at first so that the writer meets a full socket.
 std::string ReadAll(int fd, size_t size) {

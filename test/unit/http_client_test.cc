@@ -403,6 +403,13 @@ TEST_F(HttpClientTest, PausedReadingStopsTheUpstreamInsteadOfBuffering) {
   spin->Enable(absl::Milliseconds(5));
   ASSERT_TRUE(runner_.Run(absl::Seconds(20)));
   EXPECT_EQ(recorder.body.size(), received_when_paused);  // nothing delivered while paused
+  // Nor does the client's loop spin meanwhile: its input is full, and libevent would run the
+  // read callback at every turn while reading is merely suspended (ReadHold). 500 ms of the
+  // loop, the upstream idle too: a spinning loop would use most of it.
+  const absl::Duration cpu_before = testing::ProcessCpuTime();
+  EXPECT_FALSE(runner_.Run(absl::Milliseconds(500)));
+  EXPECT_LT(testing::ProcessCpuTime() - cpu_before, absl::Milliseconds(100));
+  EXPECT_EQ(recorder.body.size(), received_when_paused);
   recorder.on_data = nullptr;
   request->ReadDisable(false);
   ASSERT_TRUE(runner_.Run(absl::Seconds(60)));

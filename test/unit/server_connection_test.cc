@@ -315,6 +315,30 @@ TEST(ServerConnectionTest, NoticesAClientThatLeavesDuringAStreamedReply) {
   EXPECT_EQ(observed.reason.load(), StreamEnd::kClientGone);
 }
 
+TEST(ServerConnectionTest, RequestsPipelinedBehindAnOpenStreamLeaveTheLoopAsleep) {
+  Observed observed;
+  ConnectionLimits limits;
+  limits.buffer_bytes = 16 << 10;
+  TestServer server(
+      [&](ResponseEncoder& out) { return std::make_unique<EventStream>(out, observed); }, limits);
+  RawClient client = Connect(server);
+  ASSERT_TRUE(client.Send("GET /mcp HTTP/1.1\r\nAccept: text/event-stream\r\n\r\n"));
+  ASSERT_TRUE(client.ReadHead().ok());
+  // Requests pipelined behind the stream wait unparsed until it ends: more than the input holds.
+  std::string pipelined;
+  while (pipelined.size() < (64 << 10)) {
+    pipelined += "GET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+  }
+  ASSERT_TRUE(client.Send(pipelined));
+  // The server's loop sleeps meanwhile. (libevent runs the read callback at every turn while
+  // the input stays at its watermark: reading is turned off instead, see ReadHold.) Over 500 ms,
+  // a spinning loop would use most of the time; a sleeping one, next to none.
+  const absl::Duration cpu_before = testing::ProcessCpuTime();
+  absl::SleepFor(absl::Milliseconds(500));
+  EXPECT_LT(testing::ProcessCpuTime() - cpu_before, absl::Milliseconds(100));
+  EXPECT_FALSE(observed.ended.HasBeenNotified());
+}
+
 TEST(ServerConnectionTest, SlowReaderKeepsTheWritersMemoryBounded) {
   constexpr size_t kTotal = 64 << 20;
   constexpr size_t kChunk = 16 << 10;

@@ -23,14 +23,7 @@ namespace gateway {
 namespace {
 
 using testing::LoopRunner;
-
-std::string Pattern(size_t size) {
-  std::string data(size, '\0');
-  for (size_t i = 0; i < size; ++i) {
-    data[i] = static_cast<char>('a' + i % 26);
-  }
-  return data;
-}
+using testing::Pattern;
 
 void WriteAll(int fd, const std::string& data) {
   size_t sent = 0;
@@ -67,8 +60,7 @@ class SocketReadTest : public ::testing::Test {
   }
 
   void SetCallbacks() {
-    bufferevent_setcb(bev_.get(), &SocketReadTest::OnRead, nullptr, &SocketReadTest::OnEvent,
-                      this);
+    bufferevent_setcb(bev_.get(), &SocketReadTest::OnRead, nullptr, &SocketReadTest::OnEvent, this);
   }
 
   static void OnRead(bufferevent* bev, void* arg) {

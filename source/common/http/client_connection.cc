@@ -277,6 +277,7 @@ void ClientConnection::ReadDisable(bool disable) {
   }
   if (parser_.paused()) {
     parser_.Resume();
+    read_hold_.Release(bev_.get());
     if (state_ == State::kConnected) {
       ProcessInput();
     }
@@ -347,6 +348,9 @@ void ClientConnection::OnRead() {
     return;
   }
   last_activity_ = dispatcher_.CoarseNow();
+  if (read_hold_.HoldIfFull(bev_.get(), parser_.paused(), options_.buffer_bytes)) {
+    return;  // the client reads slowly: the response waits in the full input
+  }
   ProcessInput();
 }
 

@@ -21,6 +21,7 @@
 #include "source/common/http/client.h"
 #include "source/common/http/direct_writer.h"
 #include "source/common/http/parser.h"
+#include "source/common/http/read_hold.h"
 #include "source/common/url.h"
 #include "source/dispatcher.h"
 
@@ -115,6 +116,7 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   std::unique_ptr<DnsQuery> dns_;
   BufferEventPtr bev_;
   std::unique_ptr<DirectWriter> writer_;  // once connected, plain sockets only
+  ReadHold read_hold_;
   // Request bytes written before the connection is up.
   std::unique_ptr<evbuffer, decltype(&evbuffer_free)> pending_;
 

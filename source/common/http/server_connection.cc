@@ -108,6 +108,9 @@ void ServerConnection::OnRead() {
     return;
   }
   last_activity_ = dispatcher_.CoarseNow();
+  if (read_hold_.HoldIfFull(bev_.get(), parser_.paused(), limits_.buffer_bytes)) {
+    return;  // a pipelined request, or a paused body, fills the input: nothing to parse yet
+  }
   ParseInput();
 }
 
@@ -340,6 +343,7 @@ void ServerConnection::UpdateParserPause() {
   }
   if (parser_.paused()) {
     parser_.Resume();
+    read_hold_.Release(bev_.get());
     ParseInput();
   }
 }
@@ -554,6 +558,7 @@ void ServerConnection::CloseAfterFlush() {
   phase_ = Phase::kClosing;
   EndStream(StreamEnd::kComplete);
   parser_.Pause();
+  read_hold_.Release(bev_.get());  // what the client still sends is read and dropped
   ArmTimer(limits_.idle_timeout);
   if (BufferedBytes() == 0) {
     Close(StreamEnd::kComplete);

@@ -27,6 +27,7 @@
 #include "source/common/http/direct_writer.h"
 #include "source/common/http/message.h"
 #include "source/common/http/parser.h"
+#include "source/common/http/read_hold.h"
 #include "source/common/net.h"
 #include "source/dispatcher.h"
 
@@ -168,6 +169,7 @@ class ServerConnection : public ResponseEncoder,
   Parser parser_;
   std::unique_ptr<Timer> timer_;
   std::unique_ptr<DirectWriter> writer_;  // plain sockets; TLS output is libevent's to write
+  ReadHold read_hold_;
   absl::Duration timer_timeout_;
   MonotonicTime last_activity_;  // Dispatcher::CoarseNow() of the last read or write
 
