@@ -37,6 +37,10 @@ class HeaderMap {
   void Add(absl::string_view name, absl::string_view value) {
     entries_.emplace_back(std::string(name), std::string(value));
   }
+  // The HTTP parser's: appends a field with an empty name and value, for the parser to fill in
+  // place as its bytes arrive (no copy through scratch strings). The reference holds until the
+  // next field is added. Unchecked, as every field added is.
+  Entry& AddEmpty() { return entries_.emplace_back(); }
   // Replaces every field named `name` with one field.
   void Set(absl::string_view name, absl::string_view value);
   // Removes every field named `name`; returns how many there were.

@@ -137,8 +137,7 @@ int Parser::OnMessageBegin() {
   response_ = ResponseHead();
   // Room for a usual message's fields at once, not grown field by field.
   (mode_ == Mode::kRequest ? request_.headers : response_.headers).reserve(kUsualFieldCount);
-  field_.clear();
-  value_.clear();
+  field_ = nullptr;
   header_bytes_ = 0;
   callbacks_.OnMessageBegin();
   return Continue();
@@ -162,26 +161,33 @@ int Parser::OnUrl(const char* at, size_t length) {
   return OnHeaderBytes(length);
 }
 
+HeaderMap::Entry& Parser::Field() {
+  if (field_ == nullptr) {
+    field_ = &(mode_ == Mode::kRequest ? request_.headers : response_.headers).AddEmpty();
+  }
+  return *field_;
+}
+
+// A field's name and value may come in several pieces (a head split across reads).
 int Parser::OnHeaderField(const char* at, size_t length) {
-  field_.append(at, length);
+  Field().first.append(at, length);
   return OnHeaderBytes(length);
 }
 
 int Parser::OnHeaderValue(const char* at, size_t length) {
-  value_.append(at, length);
+  Field().second.append(at, length);
   return OnHeaderBytes(length);
 }
 
 int Parser::OnHeaderValueComplete() {
-  if (field_.empty()) {
+  HeaderMap::Entry& field = Field();
+  field_ = nullptr;
+  if (field.first.empty()) {
     // llhttp lets a line that starts with ':' through as a field with no name (found by the
     // fuzzer); HeaderMap::MarkChecked() needs every name a token.
     return Fail(Error::kMalformed, "a header field with no name");
   }
-  HeaderMap& headers = mode_ == Mode::kRequest ? request_.headers : response_.headers;
-  headers.Add(field_, absl::StripTrailingAsciiWhitespace(value_));
-  field_.clear();
-  value_.clear();
+  field.second.resize(absl::StripTrailingAsciiWhitespace(field.second).size());
   return 0;
 }
 

@@ -104,6 +104,8 @@ class Parser {
   int OnMessageBegin();
   int OnHeaderBytes(size_t length);
   int OnUrl(const char* at, size_t length);
+  // The field being parsed, added to the head's map at its first byte.
+  HeaderMap::Entry& Field();
   int OnHeaderField(const char* at, size_t length);
   int OnHeaderValue(const char* at, size_t length);
   int OnHeaderValueComplete();
@@ -126,8 +128,8 @@ class Parser {
   // The head being collected.
   RequestHead request_;
   ResponseHead response_;
-  std::string field_;
-  std::string value_;
+  // The field being parsed, in the head's map; null between fields.
+  HeaderMap::Entry* field_ = nullptr;
   size_t header_bytes_ = 0;
 
   bool in_message_ = false;
