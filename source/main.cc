@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -27,6 +28,7 @@
 #include "source/common/config/reload.h"
 #include "source/common/crypto.h"
 #include "source/common/log.h"
+#include "source/common/net.h"
 #include "source/common/oauth/client_metadata.h"
 #include "source/common/oauth/upstream_client.h"
 #include "source/common/oauth/users.h"
@@ -275,14 +277,17 @@ int Main(int argc, char** argv) {
     return Fail(2, address.status().message());
   }
 
-  // The port is settled before anything derives URLs from it (with --port=0 the kernel picks).
+  // The port is settled before anything derives URLs from it (with --port=0 the kernel picks),
+  // and held until the workers listen on it.
+  std::optional<HeldPort> held_port;
   if (!command_line->check_config) {
-    absl::StatusOr<uint16_t> port = ReservePort(*address);
-    if (!port.ok()) {
-      return Fail(1, port.status().message());
+    absl::StatusOr<HeldPort> held = HeldPort::Hold(*address);
+    if (!held.ok()) {
+      return Fail(1, held.status().message());
     }
-    config.listener.port = *port;
-    *address = *Address::FromIp(address->Ip(), *port);
+    held_port.emplace(std::move(*held));
+    config.listener.port = held_port->port();
+    *address = *Address::FromIp(address->Ip(), held_port->port());
   }
   if (absl::Status status = FinalizeConfig(config); !status.ok()) {
     return Fail(2, status.message());
@@ -370,14 +375,16 @@ int Main(int argc, char** argv) {
   // The admin listener's requests (scrapes, probes) are counted, not access-logged.
   std::optional<RequestRecorder> admin_recorder;
   std::optional<Address> admin_address;
+  std::optional<HeldPort> held_admin_port;
   if (config.admin.enabled()) {
     absl::StatusOr<Address> address = ListenAddress(config.admin.address, config.admin.port);
-    absl::StatusOr<uint16_t> port =
-        address.ok() ? ReservePort(*address) : absl::StatusOr<uint16_t>(address.status());
-    if (!port.ok()) {
-      return Fail(1, absl::StrCat("admin listener: ", port.status().message()));
+    absl::StatusOr<HeldPort> held =
+        address.ok() ? HeldPort::Hold(*address) : absl::StatusOr<HeldPort>(address.status());
+    if (!held.ok()) {
+      return Fail(1, absl::StrCat("admin listener: ", held.status().message()));
     }
-    admin_address = *Address::FromIp(address->Ip(), *port);
+    held_admin_port.emplace(std::move(*held));
+    admin_address = *Address::FromIp(address->Ip(), held_admin_port->port());
     admin_recorder.emplace(state.metrics, nullptr, **admin_chain);
   }
   Server server(config, *chain, **store_backend, &recorder);
@@ -440,6 +447,8 @@ int Main(int argc, char** argv) {
       !status.ok()) {
     return Fail(1, status.message());
   }
+  held_port.reset();  // the workers listen on the ports now
+  held_admin_port.reset();
   log::Info(absl::StrCat("listening on ", settings.tls_context != nullptr ? "https" : "http", "://",
                          address->ToString(), " with ", server.worker_count(), " workers; config ",
                          config.source, "; MCP clients use ", config.listener.public_url, "/mcp"));

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -139,6 +140,44 @@ absl::StatusOr<uint16_t> ReservePort(const Address& address) {
   ::getsockname(*fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
   ::close(*fd);
   return bound.port();
+}
+
+absl::StatusOr<HeldPort> HeldPort::Hold(const Address& address) {
+  Address at = address;
+  if (address.port() != 0) {
+    // A port named in the configuration: nothing else may listen on it.
+    if (absl::StatusOr<uint16_t> free = ReservePort(address); !free.ok()) {
+      return free.status();
+    }
+  }
+  // With port 0, the kernel picks a port no socket is bound to.
+  absl::StatusOr<int> fd = BindSocket(at, /*reuse_port=*/true);
+  if (!fd.ok()) {
+    return fd.status();
+  }
+  at.length = sizeof(at.storage);
+  ::getsockname(*fd, reinterpret_cast<sockaddr*>(&at.storage), &at.length);
+  return HeldPort(*fd, at.port());
+}
+
+HeldPort::HeldPort(HeldPort&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)), port_(other.port_) {}
+
+HeldPort& HeldPort::operator=(HeldPort&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) {
+      ::close(fd_);
+    }
+    fd_ = std::exchange(other.fd_, -1);
+    port_ = other.port_;
+  }
+  return *this;
+}
+
+HeldPort::~HeldPort() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
 }
 
 absl::StatusOr<int> ListenReusePort(const Address& address, int backlog) {

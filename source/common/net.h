@@ -35,6 +35,28 @@ struct Address {
 // share the port silently; this probe binds without it first, so "port in use" is an error.
 absl::StatusOr<uint16_t> ReservePort(const Address& address);
 
+// A port held for the listeners that bind it later with SO_REUSEPORT (ListenReusePort): after
+// ReservePort()'s check, a socket stays bound to the port with SO_REUSEPORT, never listening (it
+// takes no connection), until this object goes. While it is bound, no bind to port 0 is given
+// the port: with port 0, another process (a second gateway, say) cannot be handed the port
+// before the listeners bind it, which SO_REUSEPORT would let both share, each getting some of
+// the other's connections.
+class HeldPort {
+ public:
+  static absl::StatusOr<HeldPort> Hold(const Address& address);
+  HeldPort(HeldPort&& other) noexcept;
+  HeldPort& operator=(HeldPort&& other) noexcept;
+  ~HeldPort();
+
+  uint16_t port() const { return port_; }
+
+ private:
+  HeldPort(int fd, uint16_t port) : fd_(fd), port_(port) {}
+
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 // A non-blocking listening socket with SO_REUSEPORT, so that every worker owns one and the kernel
 // spreads connections across them.
 absl::StatusOr<int> ListenReusePort(const Address& address, int backlog);
