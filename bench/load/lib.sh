@@ -237,6 +237,9 @@ users: [{name: alice, password: wonderland}]
 store: {type: memory}
 tokens: {format: $format}
 log: {level: warning}
+# As nginx keeps its idle upstream connections (keepalive_timeout 60s): the rounds pause the
+# gateway for longer than its default (4s), and each round would open them again.
+limits: {upstream_idle_timeout: 60s}
 EOF
   if [ -n "$forward_config" ]; then
     cat >>"$yaml" <<EOF
