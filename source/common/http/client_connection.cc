@@ -348,7 +348,7 @@ void ClientConnection::OnRead() {
     return;
   }
   last_activity_ = dispatcher_.CoarseNow();
-  if (read_hold_.HoldIfFull(bev_.get(), parser_.paused(), options_.buffer_bytes)) {
+  if (read_hold_.HoldIfFull(bev_.get(), parser_.paused())) {
     return;  // the client reads slowly: the response waits in the full input
   }
   ProcessInput();

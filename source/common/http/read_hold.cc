@@ -6,8 +6,13 @@
 
 namespace gateway::http {
 
-bool ReadHold::HoldIfFull(bufferevent* bev, bool parser_paused, size_t high) {
-  if (!parser_paused || evbuffer_get_length(bufferevent_get_input(bev)) < high) {
+bool ReadHold::HoldIfFull(bufferevent* bev, bool parser_paused) {
+  if (!parser_paused) {
+    return false;
+  }
+  size_t high = 0;
+  bufferevent_getwatermark(bev, EV_READ, nullptr, &high);
+  if (high == 0 || evbuffer_get_length(bufferevent_get_input(bev)) < high) {
     return false;
   }
   holding_ = true;

@@ -18,9 +18,10 @@ namespace gateway::http {
 
 class ReadHold {
  public:
-  // From the read callback: when the parser is paused and the input holds `high` bytes or
-  // more, turns reading off and answers true: the callback has nothing to do.
-  bool HoldIfFull(bufferevent* bev, bool parser_paused, size_t high);
+  // From the read callback: when the parser is paused and the input has reached the
+  // bufferevent's read high watermark, turns reading off and answers true: the callback has
+  // nothing to do.
+  bool HoldIfFull(bufferevent* bev, bool parser_paused);
   // When the parser resumes: turns reading back on if HoldIfFull() turned it off.
   void Release(bufferevent* bev);
 

@@ -108,7 +108,7 @@ void ServerConnection::OnRead() {
     return;
   }
   last_activity_ = dispatcher_.CoarseNow();
-  if (read_hold_.HoldIfFull(bev_.get(), parser_.paused(), limits_.buffer_bytes)) {
+  if (read_hold_.HoldIfFull(bev_.get(), parser_.paused())) {
     return;  // a pipelined request, or a paused body, fills the input: nothing to parse yet
   }
   ParseInput();
