@@ -300,13 +300,14 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     head.headers.AppendIf(request.headers, [this](absl::string_view name) {
       return Passes(name, kRequestHeaders, config_->pass_headers);
     });
-    // Neither is in kRequestHeaders, nor can be in pass_headers (its factory refuses them).
+    // None of these is in kRequestHeaders, nor can be in pass_headers (its factory refuses
+    // them): each is added once, and no client's value of them reaches the upstream.
     head.headers.Add("Host", config_->upstream_authority);
     head.headers.Add("Authorization", absl::StrCat("Bearer ", context.upstream_token));
-    head.headers.Set("X-Forwarded-For", context.peer.Ip());
-    head.headers.Set("X-Forwarded-Proto", config_->public_scheme);
+    head.headers.Add("X-Forwarded-For", context.peer.Ip());
+    head.headers.Add("X-Forwarded-Proto", config_->public_scheme);
     if (const std::string* host = request.headers.Get("host")) {
-      head.headers.Set("X-Forwarded-Host", *host);
+      head.headers.Add("X-Forwarded-Host", *host);
     }
     const std::string* length = request.headers.Get("content-length");
     request_has_body_ =
@@ -396,8 +397,11 @@ absl::StatusOr<FilterFactoryFn> UpstreamForwardFactory::CreateFilterFactory(
   parsed->allowed_origins = reader.StringList("allowed_origins");
   for (const std::string& name : reader.StringList("pass_headers")) {
     const std::string lower = absl::AsciiStrToLower(name);
+    // The gateway sets Host, Authorization and X-Forwarded-* itself; the others are the
+    // client's credentials or hop-by-hop.
     if (!http::IsValidHeaderName(name) || lower == "authorization" || lower == "host" ||
-        lower == "cookie" || lower == "transfer-encoding" || lower == "connection") {
+        lower == "cookie" || lower == "transfer-encoding" || lower == "connection" ||
+        lower == "x-forwarded-for" || lower == "x-forwarded-proto" || lower == "x-forwarded-host") {
       reader.AddError(reader.Child("pass_headers")
                           .Error(absl::StrCat("\"", name, "\" cannot be passed through")));
     }

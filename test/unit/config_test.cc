@@ -272,6 +272,15 @@ TEST_F(ChainBuildTest, FactoriesReportTheirConfigErrorsWithPosition) {
               HasSubstr("filters[0].config.allow: \"10.0.0.0/33\" is not a network"));
   EXPECT_EQ(BuildError("filters:\n  - name: direct_response\n    config: {status: 204}\n"),
             "built");
+  // The fields the gateway sets itself cannot come from the client as well.
+  for (const char* name : {"Authorization", "host", "X-Forwarded-For", "x-forwarded-proto",
+                           "X-Forwarded-Host", "Cookie", "Connection", "Bad Name"}) {
+    EXPECT_THAT(BuildError(absl::StrCat("filters:\n  - name: upstream_forward\n    config: "
+                                        "{pass_headers: [X-Trace, \"",
+                                        name, "\"]}\n")),
+                HasSubstr(absl::StrCat("filters[0].config.pass_headers: \"", name,
+                                       "\" cannot be passed through")));
+  }
 }
 
 TEST_F(ChainBuildTest, RegisteringANameTwiceIsReported) {

@@ -116,6 +116,24 @@ TEST(HeaderValidationTest, EveryByteIsJudgedAsRfc9110Says) {
   EXPECT_EQ(names, 77);
 }
 
+TEST(HeaderValidationTest, ValuesAreJudgedWhereverTheByteIs) {
+  // The value check reads eight bytes at a time: every byte, at every place in and after the
+  // words, among neighbours that are close to the refused bytes (or have the high bit set).
+  for (char neighbour : {'v', '\x01', '\x0e', '\x8d', '\xff'}) {
+    for (int byte = 0; byte < 256; ++byte) {
+      const char c = static_cast<char>(byte);
+      const bool forbidden = c == '\r' || c == '\n' || c == '\0';
+      for (size_t at = 0; at < 20; ++at) {
+        std::string value(20, neighbour);
+        value[at] = c;
+        ASSERT_EQ(IsValidHeaderValue(value), !forbidden)
+            << "byte " << byte << " at " << at << " among " << int{neighbour};
+      }
+    }
+    EXPECT_TRUE(IsValidHeaderValue(std::string(17, neighbour)));
+  }
+}
+
 TEST(HeaderMapTest, NamesOfTheSameLengthAreComparedWithoutCase) {
   EXPECT_TRUE(SameFieldName("Content-Length", "content-length"));
   EXPECT_FALSE(SameFieldName("Content-Length", "content-lengt"));

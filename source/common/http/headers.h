@@ -37,6 +37,12 @@ class HeaderMap {
   void Add(absl::string_view name, absl::string_view value) {
     entries_.emplace_back(std::string(name), std::string(value));
   }
+  // Takes a value built for the field (such as a StrCat's) without copying it.
+  void Add(absl::string_view name, std::string&& value) {
+    entries_.emplace_back(std::string(name), std::move(value));
+  }
+  // A literal value (which would fit both overloads above).
+  void Add(absl::string_view name, const char* value) { Add(name, absl::string_view(value)); }
   // The HTTP parser's: appends a field with an empty name and value, for the parser to fill in
   // place as its bytes arrive (no copy through scratch strings). The reference holds until the
   // next field is added. Unchecked, as every field added is.
