@@ -200,9 +200,10 @@ void ClientConnection::Start(ClientRequest& handle, RequestHead head, bool end_s
   above_high_watermark_ = false;
 
   // Framing is the connection's (RFC 9112 sections 6 and 7); the caller sets everything else.
-  head.headers.Remove("connection");
-  head.headers.Remove("keep-alive");
-  head.headers.Remove("transfer-encoding");
+  head.headers.RetainIf([](absl::string_view name) {
+    return !SameFieldName(name, "connection") && !SameFieldName(name, "keep-alive") &&
+           !SameFieldName(name, "transfer-encoding");
+  });
   if (!head.headers.Has("host")) {
     head.headers.Add("Host", origin_.Authority());
   }

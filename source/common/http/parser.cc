@@ -133,10 +133,14 @@ int Parser::Fail(Error error, std::string detail) {
 
 int Parser::OnMessageBegin() {
   in_message_ = true;
-  request_ = RequestHead();
-  response_ = ResponseHead();
   // Room for a usual message's fields at once, not grown field by field.
-  (mode_ == Mode::kRequest ? request_.headers : response_.headers).reserve(kUsualFieldCount);
+  if (mode_ == Mode::kRequest) {
+    request_ = RequestHead();
+    request_.headers.reserve(kUsualFieldCount);
+  } else {
+    response_ = ResponseHead();
+    response_.headers.reserve(kUsualFieldCount);
+  }
   field_ = nullptr;
   header_bytes_ = 0;
   callbacks_.OnMessageBegin();
@@ -187,7 +191,11 @@ int Parser::OnHeaderValueComplete() {
     // fuzzer); HeaderMap::MarkChecked() needs every name a token.
     return Fail(Error::kMalformed, "a header field with no name");
   }
-  field.second.resize(absl::StripTrailingAsciiWhitespace(field.second).size());
+  // Trailing whitespace is not part of the value (RFC 9112 section 5); it is rare.
+  if (!field.second.empty() &&
+      absl::ascii_isspace(static_cast<unsigned char>(field.second.back()))) {
+    field.second.resize(absl::StripTrailingAsciiWhitespace(field.second).size());
+  }
   return 0;
 }
 
