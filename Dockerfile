@@ -16,7 +16,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       g++ cmake ninja-build pkg-config \
       libevent-dev node-llhttp libssl-dev rapidjson-dev libyaml-cpp-dev libabsl-dev \
-      libsqlite3-dev libhiredis-dev \
+      libsqlite3-dev libhiredis-dev libjemalloc-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -34,7 +34,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
       libabsl20220623 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-openssl-2.1-7 \
-      libevent-pthreads-2.1-7 libhiredis0.14 libsqlite3-0 libssl3 \
+      libevent-pthreads-2.1-7 libhiredis0.14 libjemalloc2 libsqlite3-0 libssl3 \
       libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/mcp-oauth-gateway \

@@ -208,9 +208,11 @@ absl::StatusOr<Reload> ReadReload(const CommandLine& command_line, const Config&
 // pay for the heap shrinking and the page faults of growing it back: a third of the gateway's
 // CPU per HTTPS request on a paravirtualised machine (bench/README.md). Keeping up to 8 MiB free
 // per arena, and growing by 1 MiB at a time, ends that churn. An operator who tunes glibc's
-// malloc (GLIBC_TUNABLES, or the older MALLOC_*_ variables) keeps their own settings.
+// malloc (GLIBC_TUNABLES, or the older MALLOC_*_ variables) keeps their own settings. A build
+// with jemalloc (CMakeLists.txt) has nothing to tune here: jemalloc returns freed pages on a
+// timer (MALLOC_CONF's dirty_decay_ms), not at every free.
 void KeepFreedHeap() {
-#if defined(__GLIBC__)
+#if defined(__GLIBC__) && !defined(GATEWAY_JEMALLOC)
   const char* tunables = std::getenv("GLIBC_TUNABLES");
   if ((tunables != nullptr && absl::StrContains(tunables, "glibc.malloc.")) ||
       std::getenv("MALLOC_TRIM_THRESHOLD_") != nullptr ||

@@ -12,9 +12,11 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -132,6 +134,25 @@ TEST_F(ProxyE2eTest, ForwardsWithTheUpstreamTokenAndOnlyTheHeadersThatBelong) {
     EXPECT_EQ(sent.Get(dropped), nullptr) << dropped;
   }
   EXPECT_EQ(seen.body, R"({"jsonrpc":"2.0","id":1})");
+}
+
+// The build links jemalloc into the gateway unless a sanitizer brings its own allocator
+// (CMakeLists.txt, GATEWAY_ALLOCATOR): the running gateway has it mapped exactly then.
+TEST_F(ProxyE2eTest, TheGatewayRunsOnTheAllocatorItWasBuiltWith) {
+  Seen seen;
+  ResourceServer upstream(Recording(seen));
+  Start(upstream.port());
+  absl::StatusOr<RawResponse> response =
+      testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), R"({"jsonrpc":"2.0","id":1})"});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 200);
+  std::ifstream maps(absl::StrCat("/proc/", gateway_->pid(), "/maps"));
+  std::stringstream mapped;
+  mapped << maps.rdbuf();
+  ASSERT_THAT(mapped.str(), HasSubstr("libc.so"));
+  EXPECT_EQ(absl::StrContains(mapped.str(), "libjemalloc"),
+            absl::string_view(GATEWAY_ALLOCATOR) == "jemalloc")
+      << "built for " << GATEWAY_ALLOCATOR;
 }
 
 TEST_F(ProxyE2eTest, EventsReachTheClientOneByOneAsTheUpstreamSendsThem) {
