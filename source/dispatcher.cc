@@ -10,11 +10,13 @@
 #include <event2/listener.h>
 #include <event2/thread.h>
 #include <event2/util.h>
+#include <openssl/ssl.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdint>
 #include <cstdlib>
@@ -516,19 +518,26 @@ BufferEventPtr Dispatcher::CreateSocketBufferEvent(int fd) {
   return bev;
 }
 
-// The read event is struct bufferevent's own (event2/bufferevent_struct.h), as in
-// WriteTlsOutputSoon(): assigned anew with ReadSocket() as its callback, and its flags, socket
-// and argument as libevent assigns them, so that enabling, disabling, suspending and freeing the
-// bufferevent work on it as before.
-void Dispatcher::ReadSocketDirectly(bufferevent* bev) {
-  event* read = &bev->ev_read;
-  const bool added = event_pending(read, EV_READ, nullptr) != 0;
-  event_del(read);
-  event_assign(read, event_get_base(read), bufferevent_getfd(bev),
-               EV_READ | EV_PERSIST | EV_FINALIZE, &ReadSocket, bev);
+namespace {
+
+// Gives `ev`, the read or write (`what`) event of `bev` (struct bufferevent's own,
+// event2/bufferevent_struct.h), `callback`, with the flags, socket and argument libevent gives
+// it, so that enabling, disabling, suspending and freeing the bufferevent work on it as before;
+// an event that was added is added again.
+void TakeOverEvent(bufferevent* bev, event* ev, short what, event_callback_fn callback) {
+  const bool added = event_pending(ev, what, nullptr) != 0;
+  event_del(ev);
+  event_assign(ev, event_get_base(ev), bufferevent_getfd(bev), what | EV_PERSIST | EV_FINALIZE,
+               callback, bev);
   if (added) {
-    event_add(read, nullptr);
+    event_add(ev, nullptr);
   }
+}
+
+}  // namespace
+
+void Dispatcher::ReadSocketDirectly(bufferevent* bev) {
+  TakeOverEvent(bev, &bev->ev_read, EV_READ, &ReadSocket);
 }
 
 BufferEventPtr Dispatcher::CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server) {
@@ -537,19 +546,71 @@ BufferEventPtr Dispatcher::CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server
       BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS));
 }
 
-// libevent's TLS bufferevent (socket-based, 2.1) writes only from its write event: queued output
-// adds the event, the loop waits a turn for epoll to report the socket writable, SSL_write runs,
-// and the emptied output removes the event. Two epoll_ctl calls and one more epoll_wait per
-// write, and a turn's delay, where the plain-socket path (DirectWriter) writes at once. Running
-// the write event's callback now (it is queued behind the callbacks already running) writes in
-// this turn: the extra epoll_wait and the delay go; the event is still added and removed (two
-// epoll_ctl). A socket that is full leaves the event added, as before. The event is struct
-// bufferevent's own (event2/bufferevent_struct.h), which ties the binary to the libevent it was
-// built against.
-void Dispatcher::WriteTlsOutputSoon(bufferevent* bev) {
-  if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+namespace {
+
+// libevent's own write callback of an open TLS bufferevent (be_openssl_writeeventcb, static in
+// libevent, the same for every TLS bufferevent), taken from the first one WriteTls() wraps.
+std::atomic<event_callback_fn> tls_write_callback{nullptr};
+
+// The write event's callback once WriteTlsOutputSoon() has taken it over: libevent's, then, if
+// the socket took less than the output held, the event is added so that epoll reports when it
+// takes more (libevent's callback counts on the event being added already; see below).
+void WriteTls(evutil_socket_t fd, short what, void* arg) {
+  auto* bev = static_cast<bufferevent*>(arg);
+  tls_write_callback.load(std::memory_order_relaxed)(fd, what, arg);
+  if (evbuffer_get_length(bev->output) > 0 && (bufferevent_get_enabled(bev) & EV_WRITE) != 0 &&
+      event_pending(&bev->ev_write, EV_WRITE | EV_TIMEOUT, nullptr) == 0) {
+    event_add(&bev->ev_write, nullptr);
+  }
+}
+
+// Runs before libevent's own output callback (evbuffer_add_cb puts the newest first): output
+// arriving in an empty buffer makes the write event active (it runs this turn), so libevent's
+// callback, which would add the event to epoll, finds it active and leaves epoll alone.
+void OnTlsOutput(evbuffer*, const evbuffer_cb_info* info, void* arg) {
+  auto* bev = static_cast<bufferevent*>(arg);
+  if (info->n_added > 0 && info->orig_size == 0 &&
+      event_pending(&bev->ev_write, EV_WRITE | EV_TIMEOUT, nullptr) == 0) {
     event_active(&bev->ev_write, EV_WRITE, 1);
   }
+}
+
+}  // namespace
+
+// libevent's TLS bufferevent (socket-based, 2.1) writes only from its write event: queued output
+// adds the event (epoll_ctl), the loop waits a turn for epoll to report the socket writable,
+// SSL_write runs, and the emptied output removes the event (epoll_ctl again): two system calls,
+// one more epoll_wait and a turn's delay per write, where the plain-socket path (DirectWriter)
+// writes at once. So, the first time output is queued on a connection, the write event is taken
+// over (WriteTls) and an output callback is put before libevent's (OnTlsOutput): output queued
+// on an empty buffer makes the write event active instead of added, its callback writes in this
+// turn (behind the callbacks already running), and the event is never in epoll unless the
+// socket is full. The event is struct bufferevent's own (event2/bufferevent_struct.h), which
+// ties the binary to the libevent it was built against, as ReadSocketDirectly() does.
+void Dispatcher::WriteTlsOutputSoon(bufferevent* bev) {
+  event* write = &bev->ev_write;
+  if (event_get_callback(write) != &WriteTls) {
+    TakeOverTlsWrites(bev);
+  }
+  if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+    event_active(write, EV_WRITE, 1);
+  }
+}
+
+void Dispatcher::TakeOverTlsWrites(bufferevent* bev) {
+  SSL* ssl = bufferevent_openssl_get_ssl(bev);
+  if (ssl == nullptr || SSL_is_init_finished(ssl) == 0) {
+    return;  // the handshake's callbacks are the event's until it completes: left as they are
+  }
+  event* write = &bev->ev_write;
+  event_callback_fn own = event_get_callback(write);
+  event_callback_fn seen = nullptr;
+  if (event_get_callback_arg(write) != bev ||
+      (!tls_write_callback.compare_exchange_strong(seen, own) && seen != own)) {
+    return;  // not the callback this expects: libevent's stays in charge
+  }
+  TakeOverEvent(bev, write, EV_WRITE, &WriteTls);
+  evbuffer_add_cb(bufferevent_get_output(bev), &OnTlsOutput, bev);
 }
 
 evdns_base* Dispatcher::DnsBase() {

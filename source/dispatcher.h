@@ -134,7 +134,8 @@ class Dispatcher {
   // As above, wrapped in TLS with `ssl` (taken over). `server` selects the accepting side.
   BufferEventPtr CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server);
   // Has a connected TLS bufferevent write what its output holds in this turn of the loop, after
-  // the callbacks that queued it (see dispatcher.cc). Call after queuing output.
+  // the callbacks that queued it, without adding its write event to epoll unless the socket is
+  // full (see dispatcher.cc). Call after queuing output.
   static void WriteTlsOutputSoon(bufferevent* bev);
 
   // Resolves `host` to addresses without blocking (evdns: /etc/hosts, then DNS). A numeric host
@@ -149,6 +150,7 @@ class Dispatcher {
   MonotonicTime CoarseNow() const;
 
  private:
+  static void TakeOverTlsWrites(bufferevent* bev);
   static void OnPostedTrampoline(int fd, short events, void* arg);
   static void OnDeferredDeleteTrampoline(int fd, short events, void* arg);
   void RunPosted();
