@@ -549,7 +549,7 @@ BufferEventPtr Dispatcher::CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server
 namespace {
 
 // libevent's own write callback of an open TLS bufferevent (be_openssl_writeeventcb, static in
-// libevent, the same for every TLS bufferevent), taken from the first one WriteTls() wraps.
+// libevent, the same for every TLS bufferevent), taken from the first one taken over.
 std::atomic<event_callback_fn> tls_write_callback{nullptr};
 
 // The write event's callback once WriteTlsOutputSoon() has taken it over: libevent's, then, if
@@ -575,6 +575,23 @@ void OnTlsOutput(evbuffer*, const evbuffer_cb_info* info, void* arg) {
   }
 }
 
+// See WriteTlsOutputSoon().
+void TakeOverTlsWrites(bufferevent* bev) {
+  SSL* ssl = bufferevent_openssl_get_ssl(bev);
+  if (ssl == nullptr || SSL_is_init_finished(ssl) == 0) {
+    return;  // the handshake's callbacks are the event's until it completes: left as they are
+  }
+  event* write = &bev->ev_write;
+  event_callback_fn own = event_get_callback(write);
+  event_callback_fn seen = nullptr;
+  if (event_get_callback_arg(write) != bev ||
+      (!tls_write_callback.compare_exchange_strong(seen, own) && seen != own)) {
+    return;  // not the callback this expects: libevent's stays in charge
+  }
+  TakeOverEvent(bev, write, EV_WRITE, &WriteTls);
+  evbuffer_add_cb(bufferevent_get_output(bev), &OnTlsOutput, bev);
+}
+
 }  // namespace
 
 // libevent's TLS bufferevent (socket-based, 2.1) writes only from its write event: queued output
@@ -595,22 +612,6 @@ void Dispatcher::WriteTlsOutputSoon(bufferevent* bev) {
   if (evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
     event_active(write, EV_WRITE, 1);
   }
-}
-
-void Dispatcher::TakeOverTlsWrites(bufferevent* bev) {
-  SSL* ssl = bufferevent_openssl_get_ssl(bev);
-  if (ssl == nullptr || SSL_is_init_finished(ssl) == 0) {
-    return;  // the handshake's callbacks are the event's until it completes: left as they are
-  }
-  event* write = &bev->ev_write;
-  event_callback_fn own = event_get_callback(write);
-  event_callback_fn seen = nullptr;
-  if (event_get_callback_arg(write) != bev ||
-      (!tls_write_callback.compare_exchange_strong(seen, own) && seen != own)) {
-    return;  // not the callback this expects: libevent's stays in charge
-  }
-  TakeOverEvent(bev, write, EV_WRITE, &WriteTls);
-  evbuffer_add_cb(bufferevent_get_output(bev), &OnTlsOutput, bev);
 }
 
 evdns_base* Dispatcher::DnsBase() {

@@ -150,7 +150,6 @@ class Dispatcher {
   MonotonicTime CoarseNow() const;
 
  private:
-  static void TakeOverTlsWrites(bufferevent* bev);
   static void OnPostedTrampoline(int fd, short events, void* arg);
   static void OnDeferredDeleteTrampoline(int fd, short events, void* arg);
   void RunPosted();
