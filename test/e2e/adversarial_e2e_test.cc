@@ -15,7 +15,6 @@
 #include <map>
 #include <memory>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <utility>
@@ -33,6 +32,7 @@
 #include "source/common/token/token_pair.h"
 #include "test/e2e/gateway_fixture.h"
 #include "test/e2e/upstream_servers.h"
+#include "test/support/files.h"
 
 namespace gateway::e2e {
 namespace {
@@ -1557,10 +1557,7 @@ TEST_P(NoSecretInAnyOutputTest, NotInTheLogNorInAnyErrorBody) {
   EXPECT_EQ(gateway_->Stop(), 0);
   const std::string output = gateway_->Output();
   gateway_.reset();
-  std::ifstream access_in(access_file);
-  std::stringstream access_text;
-  access_text << access_in.rdbuf();
-  const std::string access_log = access_text.str();
+  const std::string access_log = testing::ReadFile(access_file);
   EXPECT_THAT(access_log, HasSubstr(R"("route":"upstream_forward","path":"/mcp","status":200)"));
   EXPECT_THAT(access_log,
               HasSubstr(R"("path":"/upstream/callback")"));  // code and state in its query

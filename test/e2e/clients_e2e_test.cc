@@ -6,10 +6,8 @@
 // carries a whole authorization to a code, the code buys tokens, and the token opens an MCP
 // session. What no client may register is refused.
 
-#include <fstream>
 #include <map>
 #include <ostream>
-#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -25,6 +23,7 @@
 #include "source/common/oauth/form.h"
 #include "test/e2e/gateway_fixture.h"
 #include "test/support/browser.h"
+#include "test/support/files.h"
 
 namespace gateway::e2e {
 namespace {
@@ -45,10 +44,8 @@ struct RealClient {
 // The fixture file, or a null document when it cannot be read (RealClients() is called while
 // tests are registered, before any runs: the tests below report it).
 rapidjson::Document Fixtures() {
-  std::ifstream file(Source("test/fixtures/real-client-registrations.json"));
-  std::stringstream text;
-  text << file.rdbuf();
-  absl::StatusOr<rapidjson::Document> fixtures = json::Parse(text.str());
+  absl::StatusOr<rapidjson::Document> fixtures =
+      json::Parse(testing::ReadFile(Source("test/fixtures/real-client-registrations.json")));
   const auto is_array = [&](const char* name) {
     const auto member = fixtures->FindMember(name);
     return member != fixtures->MemberEnd() && member->value.IsArray();

@@ -2,15 +2,14 @@
 // listener read by a strict parser, the values moved by what the test did, and every access-log
 // line parsed (JSON through RapidJSON, logfmt through a strict reader) with the right fields.
 
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "test/e2e/gateway_fixture.h"
+#include "test/support/files.h"
 #include "test/support/observability.h"
 
 namespace gateway::e2e {
@@ -190,10 +189,7 @@ TEST_P(AccessLogE2eTest, OneParsableLinePerRequestWithTheRightFields) {
   ASSERT_EQ(gateway_->Stop(), 0);  // the writer flushes on the way out
   std::string text = gateway_->Output();
   if (json()) {
-    std::ifstream in(file);
-    std::stringstream contents;
-    contents << in.rdbuf();
-    text = contents.str();
+    text = testing::ReadFile(file);
     EXPECT_THAT(gateway_->Output(), Not(HasSubstr("\"route\":")));  // nothing on stderr
   }
   gateway_.reset();

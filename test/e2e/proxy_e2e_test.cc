@@ -12,7 +12,6 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 
@@ -24,6 +23,7 @@
 #include "source/common/net.h"
 #include "test/e2e/gateway_fixture.h"
 #include "test/e2e/upstream_servers.h"
+#include "test/support/files.h"
 #include "test/support/observability.h"
 #include "test/support/producer_stream.h"
 #include "test/support/test_server.h"
@@ -146,11 +146,9 @@ TEST_F(ProxyE2eTest, TheGatewayRunsOnTheAllocatorItWasBuiltWith) {
       testing::Send(port_, HttpRequest{"POST", "/mcp", Auth(), R"({"jsonrpc":"2.0","id":1})"});
   ASSERT_TRUE(response.ok());
   EXPECT_EQ(response->status, 200);
-  std::ifstream maps(absl::StrCat("/proc/", gateway_->pid(), "/maps"));
-  std::stringstream mapped;
-  mapped << maps.rdbuf();
-  ASSERT_THAT(mapped.str(), HasSubstr("libc.so"));
-  EXPECT_EQ(absl::StrContains(mapped.str(), "libjemalloc"),
+  const std::string mapped = testing::ReadFile(absl::StrCat("/proc/", gateway_->pid(), "/maps"));
+  ASSERT_THAT(mapped, HasSubstr("libc.so"));
+  EXPECT_EQ(absl::StrContains(mapped, "libjemalloc"),
             absl::string_view(GATEWAY_ALLOCATOR) == "jemalloc")
       << "built for " << GATEWAY_ALLOCATOR;
 }

@@ -6,26 +6,19 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_replace.h"
 #include "source/common/tls.h"
 #include "test/e2e/gateway_fixture.h"
+#include "test/support/files.h"
 #include "test/support/test_certificate.h"
 
 namespace gateway::e2e {
 namespace {
 
 using testing::RawClient;
+using testing::ReadFile;
 using testing::TestCertificate;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
 
 std::string FingerprintOf(const TestCertificate& certificate) {
   absl::StatusOr<tls::SslCtxPtr> context =

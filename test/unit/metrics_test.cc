@@ -2,8 +2,6 @@
 
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,6 +18,7 @@
 #include "source/filters/metrics.h"
 #include "test/support/child_process.h"
 #include "test/support/fake_filter_callbacks.h"
+#include "test/support/files.h"
 #include "test/support/observability.h"
 
 namespace gateway {
@@ -223,10 +222,7 @@ TEST(AccessLogTest, WritesEveryLineToItsFileBeforeClosing) {
       (*log)->Write(HostileRecord());
     }
   }
-  std::ifstream file(path);
-  std::stringstream text;
-  text << file.rdbuf();
-  std::vector<std::string> lines = absl::StrSplit(text.str(), '\n', absl::SkipEmpty());
+  std::vector<std::string> lines = absl::StrSplit(testing::ReadFile(path), '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 100u);
   EXPECT_TRUE(ParseLogfmtLine(lines[99]).ok());
 }

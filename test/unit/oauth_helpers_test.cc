@@ -2,7 +2,6 @@
 // token minting, upstream token responses, discovery URLs, Bearer challenges, the resource check
 // and the SSRF rule of upstream discovery.
 
-#include <fstream>
 #include <optional>
 
 #include "absl/strings/escaping.h"
@@ -23,6 +22,7 @@
 #include "source/common/oauth/users.h"
 #include "source/common/token/token_pair.h"
 #include "source/dispatcher.h"
+#include "test/support/files.h"
 
 namespace gateway::oauth {
 namespace {
@@ -76,10 +76,8 @@ TEST(FormTest, EncodesForQueriesAndBodies) {
 }
 
 TEST(RedirectUriTest, AcceptsEveryRedirectUriRealClientsRegister) {
-  std::ifstream file(GATEWAY_SOURCE_DIR "/test/fixtures/real-client-registrations.json");
-  std::stringstream text;
-  text << file.rdbuf();
-  absl::StatusOr<rapidjson::Document> fixtures = json::Parse(text.str());
+  absl::StatusOr<rapidjson::Document> fixtures = json::Parse(
+      testing::ReadFile(GATEWAY_SOURCE_DIR "/test/fixtures/real-client-registrations.json"));
   ASSERT_TRUE(fixtures.ok()) << fixtures.status();
   int checked = 0;
   for (const auto& client : (*fixtures)["clients"].GetArray()) {

@@ -9,7 +9,6 @@
 #include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -18,6 +17,7 @@
 #include "source/dispatcher.h"
 #include "test/support/child_process.h"
 #include "test/support/fake_clock.h"
+#include "test/support/files.h"
 #include "test/support/store_answer.h"
 
 namespace gateway::store {
@@ -25,12 +25,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream text;
-  text << file.rdbuf();
-  return text.str();
-}
+using testing::ReadFile;
 
 void RunSql(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
