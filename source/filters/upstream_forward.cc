@@ -1,5 +1,7 @@
 #include "source/filters/upstream_forward.h"
 
+#include <algorithm>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,6 +32,17 @@ constexpr absl::string_view kRequestHeaders[] = {
 constexpr absl::string_view kResponseHeaders[] = {
     "content-type", "cache-control",  "mcp-session-id", "mcp-protocol-version",
     "location",     "content-length", "retry-after"};
+
+// Fields pass_headers cannot name: the gateway sets Host, Authorization and X-Forwarded-* itself;
+// the others are the client's credentials or hop-by-hop.
+constexpr absl::string_view kNeverPassed[] = {"authorization",
+                                              "host",
+                                              "cookie",
+                                              "transfer-encoding",
+                                              "connection",
+                                              "x-forwarded-for",
+                                              "x-forwarded-proto",
+                                              "x-forwarded-host"};
 
 struct ForwardConfig {
   Url upstream;
@@ -397,11 +410,9 @@ absl::StatusOr<FilterFactoryFn> UpstreamForwardFactory::CreateFilterFactory(
   parsed->allowed_origins = reader.StringList("allowed_origins");
   for (const std::string& name : reader.StringList("pass_headers")) {
     const std::string lower = absl::AsciiStrToLower(name);
-    // The gateway sets Host, Authorization and X-Forwarded-* itself; the others are the
-    // client's credentials or hop-by-hop.
-    if (!http::IsValidHeaderName(name) || lower == "authorization" || lower == "host" ||
-        lower == "cookie" || lower == "transfer-encoding" || lower == "connection" ||
-        lower == "x-forwarded-for" || lower == "x-forwarded-proto" || lower == "x-forwarded-host") {
+    if (!http::IsValidHeaderName(name) ||
+        std::find(std::begin(kNeverPassed), std::end(kNeverPassed), lower) !=
+            std::end(kNeverPassed)) {
       reader.AddError(reader.Child("pass_headers")
                           .Error(absl::StrCat("\"", name, "\" cannot be passed through")));
     }
