@@ -125,16 +125,26 @@ class SoonEventImpl : public SoonEvent {
         event_(event_new(base, -1, 0, &SoonEventImpl::OnActiveTrampoline, this)) {}
   ~SoonEventImpl() override { event_free(event_); }
 
-  // An active event joins the queue being run: it runs in this turn of the loop.
-  void Schedule() override { event_active(event_, EV_TIMEOUT, 0); }
+  // An active event joins the queue being run: it runs in this turn of the loop. Scheduling it
+  // again before it ran asks libevent nothing (a request schedules its connections' writers
+  // several times per turn).
+  void Schedule() override {
+    if (!scheduled_) {
+      scheduled_ = true;
+      event_active(event_, EV_TIMEOUT, 0);
+    }
+  }
 
  private:
   static void OnActiveTrampoline(evutil_socket_t, short, void* arg) {
-    static_cast<SoonEventImpl*>(arg)->callback_();
+    auto* soon = static_cast<SoonEventImpl*>(arg);
+    soon->scheduled_ = false;  // the callback may schedule it again
+    soon->callback_();
   }
 
   std::function<void()> callback_;
   event* const event_;
+  bool scheduled_ = false;
 };
 
 class FileEventImpl : public FileEvent {

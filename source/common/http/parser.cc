@@ -212,8 +212,12 @@ int Parser::OnHeadersComplete() {
   // Transfer-Encoding, several Content-Length fields, or a transfer coding other than a lone
   // "chunked" is how requests are smuggled past a proxy. llhttp refuses most of these itself;
   // checking the collected fields as well costs nothing and does not depend on its version.
-  const size_t content_lengths = headers.Count("content-length");
-  const size_t transfer_encodings = headers.Count("transfer-encoding");
+  size_t content_lengths = 0;
+  size_t transfer_encodings = 0;
+  for (const HeaderMap::Entry& field : headers) {  // one pass for both names
+    content_lengths += SameFieldName(field.first, "content-length") ? 1 : 0;
+    transfer_encodings += SameFieldName(field.first, "transfer-encoding") ? 1 : 0;
+  }
   if (content_lengths > 1) {
     return Fail(Error::kAmbiguousFraming, "more than one Content-Length");
   }
