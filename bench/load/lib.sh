@@ -248,7 +248,7 @@ filters:
   - {name: metadata, match: {prefix: /.well-known/}}
   - {name: dcr, match: {path: /register}}
   - {name: authorize, match: {path: /authorize}}
-  - {name: login}
+  - {name: login, match: {paths: [/login, /login/callback, /consent]}}
   - {name: upstream_callback, match: {path: /upstream/callback}}
   - {name: token_exchange, match: {path: /token}}
   - {name: revoke, match: {path: /revoke}}

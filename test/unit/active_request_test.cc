@@ -252,8 +252,8 @@ TEST_F(ActiveRequestTest, RequestNoFilterAnswersGetsA404Json) {
 }
 
 TEST_F(ActiveRequestTest, EntriesThatDoNotMatchAreSkippedWithoutBeingCreated) {
-  Add("mcp_only", RouteMatch{.path = "", .prefix = "/mcp", .methods = {}});
-  Add("post_only", RouteMatch{.path = "", .prefix = "", .methods = {"POST"}});
+  Add("mcp_only", RouteMatch{.path = "", .prefix = "/mcp", .methods = {}, .paths = {}});
+  Add("post_only", RouteMatch{.path = "", .prefix = "", .methods = {"POST"}, .paths = {}});
   Add("answer").on_headers = [](FilterCallbacks& callbacks) { return Reply(callbacks, 200, ""); };
   Start("GET", "/healthz");
   EXPECT_THAT(log_, ElementsAre("answer:headers", "answer:response", "answer:destroy=complete"));

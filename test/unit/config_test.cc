@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <fstream>
 #include <string>
 
@@ -121,6 +122,12 @@ TEST(ConfigTest, FilterEntriesAreChecked) {
               HasSubstr("test.yaml:3:19: filters[0].match.path: must start with /"));
   EXPECT_THAT(ErrorOf("listener: {port: 1}\nfilters: []\n"),
               HasSubstr("test.yaml:2:10: filters: the filter chain is empty"));
+  EXPECT_THAT(ErrorOf("filters:\n  - name: login\n    match: {paths: [/login, consent]}\n"),
+              HasSubstr("test.yaml:3:20: filters[0].match.paths: \"consent\" must start with /"));
+  EXPECT_THAT(ErrorOf("filters:\n  - name: login\n    match: {paths: []}\n"),
+              HasSubstr("test.yaml:3:20: filters[0].match.paths: list at least one path"));
+  EXPECT_THAT(ErrorOf("filters:\n  - name: login\n    match: {path: /a, paths: [/b]}\n"),
+              HasSubstr("test.yaml:3:12: filters[0].match: give one of path, paths or prefix"));
   absl::StatusOr<Config> without_chain = ParseConfig("listener: {port: 1}\n", "test.yaml");
   ASSERT_TRUE(without_chain.ok()) << without_chain.status();
   EXPECT_EQ(without_chain->filters.size(), BuiltInConfig()->filters.size());  // the default
@@ -222,15 +229,33 @@ TEST(ConfigTest, ReloadNamesTheChangesThatNeedARestart) {
 }
 
 TEST(ConfigTest, MatchesPathPrefixAndMethod) {
-  RouteMatch exact{.path = "/healthz", .prefix = "", .methods = {"GET"}};
+  RouteMatch exact{.path = "/healthz", .prefix = "", .methods = {"GET"}, .paths = {}};
   EXPECT_TRUE(exact.Matches("GET", "/healthz"));
   EXPECT_FALSE(exact.Matches("POST", "/healthz"));
   EXPECT_FALSE(exact.Matches("GET", "/healthz/x"));
-  RouteMatch prefix{.path = "", .prefix = "/mcp", .methods = {}};
+  RouteMatch prefix{.path = "", .prefix = "/mcp", .methods = {}, .paths = {}};
   EXPECT_TRUE(prefix.Matches("DELETE", "/mcp"));
   EXPECT_TRUE(prefix.Matches("GET", "/mcp/stream"));
   EXPECT_FALSE(prefix.Matches("GET", "/other"));
   EXPECT_TRUE(RouteMatch{}.Matches("PUT", "/anything"));
+  RouteMatch several{.path = "", .prefix = "", .methods = {}, .paths = {"/login", "/consent"}};
+  EXPECT_TRUE(several.Matches("GET", "/login"));
+  EXPECT_TRUE(several.Matches("POST", "/consent"));
+  EXPECT_FALSE(several.Matches("GET", "/login/x"));
+  EXPECT_FALSE(several.Matches("GET", "/mcp"));
+}
+
+TEST(ConfigTest, TheDefaultChainMakesNoLoginFilterForMcpRequests) {
+  // The login filter answers three paths; matched to them, it is not made for every MCP request.
+  absl::StatusOr<Config> config = ParseConfig("listener: {port: 1}\n", "test.yaml");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const auto login = std::find_if(config->filters.begin(), config->filters.end(),
+                                  [](const FilterEntry& entry) { return entry.name == "login"; });
+  ASSERT_NE(login, config->filters.end());
+  for (const char* path : {"/login", "/login/callback", "/consent"}) {
+    EXPECT_TRUE(login->match.Matches("POST", path)) << path;
+  }
+  EXPECT_FALSE(login->match.Matches("POST", "/mcp"));
 }
 
 class ChainBuildTest : public ::testing::Test {

@@ -1,5 +1,6 @@
 #include "source/common/config/config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -33,6 +34,7 @@ filters:
   - name: authorize
     match: {path: /authorize}
   - name: login
+    match: {paths: [/login, /login/callback, /consent]}
   - name: upstream_callback
     match: {path: /upstream/callback}
   - name: token_exchange
@@ -273,13 +275,25 @@ void ParseMatch(MapReader& entry, RouteMatch& out) {
   for (std::string method : reader.StringList("methods")) {
     out.methods.push_back(absl::AsciiStrToUpper(method));
   }
-  if (!out.path.empty() && !out.prefix.empty()) {
-    reader.AddError(reader.node().Error("give path or prefix, not both"));
+  out.paths = reader.StringList("paths");
+  if (reader.Has("paths") && out.paths.empty()) {
+    reader.AddError(reader.Child("paths").Error("list at least one path"));
+  }
+  const int given =
+      (out.path.empty() ? 0 : 1) + (out.paths.empty() ? 0 : 1) + (out.prefix.empty() ? 0 : 1);
+  if (given > 1) {
+    reader.AddError(reader.node().Error("give one of path, paths or prefix"));
   }
   for (const char* key : {"path", "prefix"}) {
     const std::string value = reader.String(key);
     if (!value.empty() && value.front() != '/') {
       reader.AddError(reader.Child(key).Error("must start with /"));
+    }
+  }
+  for (const std::string& path : out.paths) {
+    if (path.empty() || path.front() != '/') {
+      reader.AddError(
+          reader.Child("paths").Error(absl::StrCat("\"", path, "\" must start with /")));
     }
   }
   entry.AddError(reader.Finish());
@@ -318,6 +332,9 @@ bool RouteMatch::Matches(absl::string_view method, absl::string_view request_pat
     return false;
   }
   if (!prefix.empty() && !absl::StartsWith(request_path, prefix)) {
+    return false;
+  }
+  if (!paths.empty() && std::find(paths.begin(), paths.end(), request_path) == paths.end()) {
     return false;
   }
   if (!methods.empty()) {

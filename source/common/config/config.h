@@ -26,6 +26,7 @@ struct RouteMatch {
   std::string path;                  // the exact path (no query)
   std::string prefix;                // a path prefix, compared byte by byte
   std::vector<std::string> methods;  // upper case; empty means any
+  std::vector<std::string> paths;    // exact paths, any of them (instead of `path`)
 
   bool Matches(absl::string_view method, absl::string_view request_path) const;
 };
