@@ -184,7 +184,6 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
 
   // http::UpstreamCallbacks
   void OnResponseHeaders(http::ResponseHead&& head, bool end_stream) override {
-    timer_->Disable();
     headers_seen_ = true;
     RequestContext& context = callbacks_.context();
     const absl::Duration waited = absl::FromChrono(callbacks_.dispatcher().Now() - sent_at_);
@@ -225,6 +224,7 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     const std::string* type = head.headers.Get("content-type");
     if (!end_stream && type != nullptr && absl::StartsWith(*type, "text/event-stream")) {
       // A long-lived stream: keep checking that its grant still stands.
+      timer_ = callbacks_.dispatcher().CreateTimer([this] { CheckStreamGrant(); });
       timer_->Enable(config_->revocation_check);
       streaming_ = true;
       metrics().Add(Gauge::kStreams, 1);
@@ -326,26 +326,20 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     request_has_body_ =
         request.headers.Has("transfer-encoding") || (length != nullptr && *length != "0");
 
-    // Not guarded: the timer is this filter's own, and goes with it.
-    timer_ = callbacks_.dispatcher().CreateTimer([this] { OnTimer(); });
-    timer_->Enable(config_->response_timeout);
     sent_at_ = callbacks_.dispatcher().Now();
+    // The response timeout is the upstream connection's to keep (its own timer): a head not
+    // there in time comes back as OnError(DeadlineExceeded), a 504.
     upstream_ = callbacks_.http_client().Send(config_->upstream, std::move(head),
-                                              /*end_stream=*/!request_has_body_, *this);
+                                              /*end_stream=*/!request_has_body_, *this,
+                                              http::AddressPolicy::kAny, config_->response_timeout);
     if (request_has_body_) {
       callbacks_.StreamRequestBody();
     }
   }
 
-  void OnTimer() {
-    if (!streaming_) {
-      metrics().Add(Counter::kUpstreamTimeout);
-      upstream_.reset();
-      callbacks_.SendLocalReply(http::ErrorReply(504, "upstream_timeout",
-                                                 "the upstream MCP server did not answer in time"));
-      return;
-    }
-    // An open stream: is its grant still there? (Without a token record, nothing vouches for it.)
+  // Every revocation_check on an open stream (the timer exists only then): is its grant still
+  // there? (Without a token record, nothing vouches for it.)
+  void CheckStreamGrant() {
     const std::shared_ptr<const store::TokenRecord>& record = callbacks_.context().token;
     callbacks_.store().GetToken(
         record != nullptr ? record->token_hash : std::string(),
@@ -390,6 +384,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
   const FactoryContext context_;
   std::shared_ptr<const ForwardConfig> config_;
   std::unique_ptr<http::UpstreamRequest> upstream_;
+  // An open stream's revocation checks. Not guarded: the timer is this filter's own, and goes
+  // with it.
   std::unique_ptr<Timer> timer_;
   std::string cors_origin_;
   bool request_has_body_ = false;

@@ -400,6 +400,80 @@ TEST_F(HttpClientTest, ReportsAnUpstreamThatDiesMidResponse) {
   EXPECT_THAT(recorder.error.message(), HasSubstr("in the middle of a response"));
 }
 
+// Answers "/fast" at once and never answers anything else.
+class FastOrSilentStream : public ServerStream {
+ public:
+  explicit FastOrSilentStream(ResponseEncoder& encoder) : encoder_(encoder) {}
+  void OnHeaders(RequestHead&& head, bool) override {
+    if (head.target == "/fast") {
+      testing::SendResponse(encoder_, 200, "fast");
+    }
+  }
+  void OnData(absl::string_view, bool) override {}
+  void OnWatermark(bool) override {}
+  void OnEnd(StreamEnd) override {}
+
+ private:
+  ResponseEncoder& encoder_;
+};
+
+TEST_F(HttpClientTest, AResponseHeadLaterThanTheResponseTimeoutFailsTheExchange) {
+  TestServer server(
+      [](ResponseEncoder& encoder) { return std::make_unique<FastOrSilentStream>(encoder); });
+  HttpClient& client = Client();
+  const absl::Duration timeout = absl::Milliseconds(200);
+  // On a new connection (the deadline runs from Send, connecting included), then on a pooled one.
+  for (const char* first : {"/slow", "/fast"}) {
+    Recorder recorder(runner_);
+    const absl::Time start = absl::Now();
+    std::unique_ptr<UpstreamRequest> request = client.Send(
+        LocalUrl(server.port()), Get(first), true, recorder, AddressPolicy::kAny, timeout);
+    ASSERT_TRUE(runner_.Run());
+    if (std::string(first) == "/fast") {
+      EXPECT_TRUE(recorder.error.ok()) << recorder.error;
+      EXPECT_EQ(recorder.body, "fast");
+      ASSERT_EQ(client.idle_count(), 1u);
+      const int accepted = server.accepted();
+      Recorder slow(runner_);
+      const absl::Time reused_start = absl::Now();
+      request = client.Send(LocalUrl(server.port()), Get("/slow"), true, slow, AddressPolicy::kAny,
+                            timeout);
+      ASSERT_TRUE(runner_.Run());
+      EXPECT_EQ(slow.error.code(), absl::StatusCode::kDeadlineExceeded) << slow.error;
+      EXPECT_THAT(slow.error.message(), HasSubstr("did not answer within the response timeout"));
+      EXPECT_GE(absl::Now() - reused_start, timeout);
+      EXPECT_LT(absl::Now() - reused_start, absl::Seconds(5));
+      EXPECT_EQ(server.accepted(), accepted);  // the silent exchange ran on the pooled connection
+      continue;
+    }
+    EXPECT_EQ(recorder.error.code(), absl::StatusCode::kDeadlineExceeded) << recorder.error;
+    EXPECT_GE(absl::Now() - start, timeout);
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  }
+}
+
+TEST_F(HttpClientTest, AResponseThatStartedInTimeIsNotCutByTheResponseTimeout) {
+  ResponseEncoder* upstream = nullptr;
+  TestServer server(
+      [&](ResponseEncoder& encoder) { return std::make_unique<TwoPartStream>(encoder, upstream); });
+  Recorder recorder(runner_);
+  recorder.on_data = [&](absl::string_view) { runner_.Done(); };
+  std::unique_ptr<UpstreamRequest> request =
+      Client().Send(LocalUrl(server.port()), Get("/mcp"), true, recorder, AddressPolicy::kAny,
+                    absl::Milliseconds(100));
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_EQ(recorder.status, 200);
+  // Five times the response timeout with nothing more from the upstream: the stream stays open.
+  EXPECT_FALSE(runner_.Run(absl::Milliseconds(500)));
+  EXPECT_TRUE(recorder.error.ok()) << recorder.error;
+  EXPECT_FALSE(recorder.complete);
+  recorder.on_data = nullptr;
+  server.RunAndWait([&] { upstream->EncodeData("data: 2\n\n", true); });
+  ASSERT_TRUE(runner_.Run());
+  EXPECT_TRUE(recorder.error.ok()) << recorder.error;
+  EXPECT_EQ(recorder.body, "data: 1\n\ndata: 2\n\n");
+}
+
 TEST_F(HttpClientTest, ReportsAnUpstreamThatClosesWithoutAnswering) {
   TestServer server(testing::RespondWith(
       [](const RequestHead&, const std::string&, ResponseEncoder& out) { out.Reset(); }));

@@ -93,7 +93,8 @@ absl::StatusOr<SSL_CTX*> HttpClient::TlsContext() {
 
 std::unique_ptr<UpstreamRequest> HttpClient::Send(const Url& origin, RequestHead head,
                                                   bool end_stream, UpstreamCallbacks& callbacks,
-                                                  AddressPolicy policy) {
+                                                  AddressPolicy policy,
+                                                  absl::Duration response_timeout) {
   auto request = std::make_unique<ClientRequest>();
   ClientConnection* connection = nullptr;
   ClientConnection::WritePoolKey(origin, policy, pool_key_);
@@ -114,7 +115,7 @@ std::unique_ptr<UpstreamRequest> HttpClient::Send(const Url& origin, RequestHead
     connections_.emplace(connection, std::move(owned));
     connection->Connect();
   }
-  connection->Start(*request, std::move(head), end_stream, callbacks);
+  connection->Start(*request, std::move(head), end_stream, callbacks, response_timeout);
   return request;
 }
 

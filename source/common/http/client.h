@@ -97,10 +97,14 @@ class HttpClient : private ClientConnectionOwner {
 
   // Starts an exchange with `origin`'s server (its path is not used: head.target is sent as is).
   // Host is set to origin's authority when `head` has none. With `end_stream` false the body
-  // follows through SendData(). Connection framing headers in `head` are replaced.
+  // follows through SendData(). Connection framing headers in `head` are replaced. A response
+  // whose head has not arrived within `response_timeout` of this call (connecting included)
+  // fails the exchange with DeadlineExceeded; the connection's own timer keeps it, so the
+  // caller needs none.
   std::unique_ptr<UpstreamRequest> Send(const Url& origin, RequestHead head, bool end_stream,
                                         UpstreamCallbacks& callbacks,
-                                        AddressPolicy policy = AddressPolicy::kAny);
+                                        AddressPolicy policy = AddressPolicy::kAny,
+                                        absl::Duration response_timeout = absl::InfiniteDuration());
 
   // One whole request and response, the body capped at `max_body_bytes` (a longer one fails
   // with ResourceExhausted) and the whole exchange at `timeout` (DeadlineExceeded). For small

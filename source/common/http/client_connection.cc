@@ -8,6 +8,7 @@
 #include <openssl/x509.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -152,8 +153,20 @@ void ClientConnection::OnConnected() {
   evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
   bufferevent_enable(bev_.get(), writer_ != nullptr ? EV_READ : EV_READ | EV_WRITE);
   last_activity_ = dispatcher_.CoarseNow();
-  timer_->Enable(callbacks_ != nullptr ? options_.stream_idle_timeout : options_.pool_idle_timeout);
+  if (callbacks_ != nullptr) {
+    ArmExchangeTimer(dispatcher_.Now(), options_.stream_idle_timeout);
+  } else {
+    timer_->Enable(options_.pool_idle_timeout);
+  }
   Queued();
+}
+
+void ClientConnection::ArmExchangeTimer(MonotonicTime now, absl::Duration idle_left) {
+  absl::Duration wait = idle_left;
+  if (AwaitingResponse() && response_deadline_ != MonotonicTime::max()) {
+    wait = std::min(wait, absl::FromChrono(response_deadline_ - now));
+  }
+  timer_->Enable(wait);
 }
 
 std::string ClientConnection::DescribeSocketError() {
@@ -186,13 +199,18 @@ evbuffer* ClientConnection::Output() {
 }
 
 void ClientConnection::Start(ClientRequest& handle, RequestHead head, bool end_stream,
-                             UpstreamCallbacks& callbacks) {
+                             UpstreamCallbacks& callbacks, absl::Duration response_timeout) {
   handle_ = &handle;
   handle.set_connection(this);
   callbacks_ = &callbacks;
   method_ = head.method;
   request_complete_ = end_stream;
   response_started_ = false;
+  const MonotonicTime now = dispatcher_.Now();
+  response_deadline_ =
+      response_timeout == absl::InfiniteDuration()
+          ? MonotonicTime::max()
+          : now + absl::ToChronoNanoseconds(std::max(response_timeout, absl::ZeroDuration()));
   response_keep_alive_ = true;
   interim_response_ = false;
   bodyless_head_.reset();
@@ -229,8 +247,11 @@ void ClientConnection::Start(ClientRequest& handle, RequestHead head, bool end_s
   if (state_ == State::kConnected) {
     reused_ = true;
     last_activity_ = dispatcher_.CoarseNow();
-    timer_->Enable(options_.stream_idle_timeout);
+    ArmExchangeTimer(now, options_.stream_idle_timeout);
     Queued();
+  } else if (response_deadline_ != MonotonicTime::max() &&
+             response_timeout < options_.connect_timeout) {
+    timer_->Enable(response_timeout);  // due before the connection's own deadline
   }
 }
 
@@ -420,6 +441,12 @@ void ClientConnection::OnTimer() {
     Fail(start_failure_);
     return;
   }
+  const MonotonicTime now = dispatcher_.Now();
+  if (AwaitingResponse() && now >= response_deadline_) {
+    Fail(absl::DeadlineExceededError(
+        absl::StrCat(origin_.Origin(), " did not answer within the response timeout")));
+    return;
+  }
   switch (state_) {
     case State::kResolving:
     case State::kConnecting:
@@ -434,7 +461,7 @@ void ClientConnection::OnTimer() {
       }
       const absl::Duration idle = absl::FromChrono(dispatcher_.CoarseNow() - last_activity_);
       if (idle < options_.stream_idle_timeout) {
-        timer_->Enable(options_.stream_idle_timeout - idle);
+        ArmExchangeTimer(now, options_.stream_idle_timeout - idle);
         return;
       }
       Fail(absl::DeadlineExceededError(

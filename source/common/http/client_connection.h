@@ -62,9 +62,10 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   // Starts the lookup and connection. Nothing is reported before this returns.
   void Connect();
   // Starts an exchange; the connection must be new or idle. The head is written at once (kept
-  // until the connection is up).
-  void Start(ClientRequest& handle, RequestHead head, bool end_stream,
-             UpstreamCallbacks& callbacks);
+  // until the connection is up). A response whose head has not arrived within
+  // `response_timeout` fails the exchange with DeadlineExceeded.
+  void Start(ClientRequest& handle, RequestHead head, bool end_stream, UpstreamCallbacks& callbacks,
+             absl::Duration response_timeout);
   void SendData(absl::string_view data, bool end_stream);
   void ReadDisable(bool disable);
   // The handle was destroyed: drop the exchange; the connection closes unless it had ended.
@@ -92,6 +93,10 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   void OnWrite();
   void OnEvent(short events);
   void OnTimer();
+  // During an exchange on an open connection: the timer set for the earlier of `idle_left` (what
+  // is left of the idle timeout) and the response deadline. `now` is Dispatcher::Now().
+  void ArmExchangeTimer(MonotonicTime now, absl::Duration idle_left);
+  bool AwaitingResponse() const { return callbacks_ != nullptr && !response_started_; }
   void OnResolved(absl::StatusOr<std::vector<Address>> addresses);
   void TryNextAddress();
   void OnConnected();
@@ -134,6 +139,8 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   bool request_chunked_ = false;
   bool request_complete_ = false;
   bool response_started_ = false;
+  // Dispatcher::Now() by which the response's head is due; MonotonicTime::max() for none.
+  MonotonicTime response_deadline_ = MonotonicTime::max();
   bool response_keep_alive_ = true;
   bool interim_response_ = false;
   std::optional<ResponseHead> bodyless_head_;
