@@ -400,26 +400,14 @@ TEST_F(HttpClientTest, ReportsAnUpstreamThatDiesMidResponse) {
   EXPECT_THAT(recorder.error.message(), HasSubstr("in the middle of a response"));
 }
 
-// Answers "/fast" at once and never answers anything else.
-class FastOrSilentStream : public ServerStream {
- public:
-  explicit FastOrSilentStream(ResponseEncoder& encoder) : encoder_(encoder) {}
-  void OnHeaders(RequestHead&& head, bool) override {
-    if (head.target == "/fast") {
-      testing::SendResponse(encoder_, 200, "fast");
-    }
-  }
-  void OnData(absl::string_view, bool) override {}
-  void OnWatermark(bool) override {}
-  void OnEnd(StreamEnd) override {}
-
- private:
-  ResponseEncoder& encoder_;
-};
-
 TEST_F(HttpClientTest, AResponseHeadLaterThanTheResponseTimeoutFailsTheExchange) {
-  TestServer server(
-      [](ResponseEncoder& encoder) { return std::make_unique<FastOrSilentStream>(encoder); });
+  // Answers "/fast" at once and never answers anything else.
+  TestServer server(testing::RespondWith(
+      [](const RequestHead& head, const std::string&, ResponseEncoder& encoder) {
+        if (head.target == "/fast") {
+          testing::SendResponse(encoder, 200, "fast");
+        }
+      }));
   HttpClient& client = Client();
   const absl::Duration timeout = absl::Milliseconds(200);
   // On a new connection (the deadline runs from Send, connecting included), then on a pooled one.
