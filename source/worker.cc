@@ -37,6 +37,7 @@ const std::string& OverLimitReply() {
 Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChain> chain,
                store::StoreBackend& store_backend, int listen_fd, RequestRecorder* recorder)
     : index_(index),
+      request_id_prefix_(absl::StrCat(RequestIdPrefix(), index, "-")),
       config_(config),
       chain_(std::move(chain)),
       recorder_(recorder),
@@ -51,7 +52,7 @@ Worker::Worker(int index, const Config& config, std::shared_ptr<const FilterChai
                          *chain_,
                          WorkerServices{dispatcher_, http_client_, *store_,
                                         settings_.limits.connection.buffer_bytes, recorder_},
-                         encoder, absl::StrCat(RequestIdPrefix(), index_, "-", ++requests_));
+                         encoder, absl::StrCat(request_id_prefix_, ++requests_));
                    }) {
   connections_.OnClosed([this] {
     if (recorder_ != nullptr) {

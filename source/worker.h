@@ -59,6 +59,7 @@ class Worker {
   void ExitIfDrained();
 
   const int index_;
+  const std::string request_id_prefix_;  // "<process's random hex>-<index>-": then a count
   const Config& config_;
   const std::shared_ptr<const FilterChain> chain_;
   RequestRecorder* const recorder_;

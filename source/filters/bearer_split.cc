@@ -46,12 +46,18 @@ class BearerSplitFilter : public Filter {
       Refuse("invalid_request", "send the token in the Authorization header, not the query");
       return FilterStatus::kStopIteration;
     }
-    const http::HeaderMap& headers = request.request.headers;
-    if (headers.Count("authorization") > 1) {
-      Refuse("invalid_request", "more than one Authorization header");
-      return FilterStatus::kStopIteration;
+    const std::string* authorization = nullptr;
+    for (const auto& [name, value] :
+         request.request.headers) {  // one pass: the first, and no other
+      if (!http::SameFieldName(name, "authorization")) {
+        continue;
+      }
+      if (authorization != nullptr) {
+        Refuse("invalid_request", "more than one Authorization header");
+        return FilterStatus::kStopIteration;
+      }
+      authorization = &value;
     }
-    const std::string* authorization = headers.Get("authorization");
     if (authorization == nullptr) {
       Refuse("", "");
       return FilterStatus::kStopIteration;

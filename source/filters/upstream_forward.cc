@@ -48,9 +48,11 @@ struct ForwardConfig {
   Url upstream;
   std::string upstream_authority;  // its Host header
   std::string mcp_path;
-  std::string public_origin;              // scheme://host[:port] of the public URL
-  std::string public_scheme;              // for X-Forwarded-Proto
-  std::vector<std::string> pass_headers;  // lower case
+  std::string public_origin;  // scheme://host[:port] of the public URL
+  std::string public_scheme;  // for X-Forwarded-Proto
+  // The fields that pass: kRequestHeaders (kResponseHeaders) and pass_headers.
+  http::FieldNameSet request_fields;
+  http::FieldNameSet response_fields;
   std::vector<std::string> allowed_origins;
   absl::Duration response_timeout = absl::Seconds(60);
   absl::Duration revocation_check = absl::Seconds(30);
@@ -75,24 +77,6 @@ bool StaysUnderTheEndpoint(absl::string_view suffix) {
     }
   }
   return true;
-}
-
-// Whether the field `name` passes: named in `names` or `extra` (both lower case; the comparison
-// ignores case and allocates nothing, as it runs over every header of every proxied message).
-template <size_t N>
-bool Passes(absl::string_view name, const absl::string_view (&names)[N],
-            const std::vector<std::string>& extra) {
-  for (absl::string_view allowed : names) {
-    if (http::SameFieldName(name, allowed)) {
-      return true;
-    }
-  }
-  for (const std::string& allowed : extra) {
-    if (http::SameFieldName(name, allowed)) {
-      return true;
-    }
-  }
-  return false;
 }
 
 class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
@@ -232,9 +216,8 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     // The upstream's fields that pass move (not copied) into the client's response.
     http::ResponseHead response;
     response.status = head.status;
-    head.headers.RetainIf([this](absl::string_view name) {
-      return Passes(name, kResponseHeaders, config_->pass_headers);
-    });
+    head.headers.RetainIf(
+        [this](absl::string_view name) { return config_->response_fields.Contains(name); });
     response.headers = std::move(head.headers);
     callbacks_.EncodeHeaders(std::move(response), end_stream);
   }
@@ -311,7 +294,7 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     head.target = query.empty() ? path : absl::StrCat(path, "?", query);
     head.headers.reserve(request.headers.size() + 5);
     head.headers.AppendIf(request.headers, [this](absl::string_view name) {
-      return Passes(name, kRequestHeaders, config_->pass_headers);
+      return config_->request_fields.Contains(name);
     });
     // None of these is in kRequestHeaders, nor can be in pass_headers (its factory refuses
     // them): each is added once, and no client's value of them reaches the upstream.
@@ -404,6 +387,12 @@ absl::StatusOr<FilterFactoryFn> UpstreamForwardFactory::CreateFilterFactory(
   parsed->response_timeout = reader.Duration("response_timeout", parsed->response_timeout);
   parsed->revocation_check = reader.Duration("revocation_check", parsed->revocation_check);
   parsed->allowed_origins = reader.StringList("allowed_origins");
+  for (absl::string_view name : kRequestHeaders) {
+    parsed->request_fields.Insert(name);
+  }
+  for (absl::string_view name : kResponseHeaders) {
+    parsed->response_fields.Insert(name);
+  }
   for (const std::string& name : reader.StringList("pass_headers")) {
     const std::string lower = absl::AsciiStrToLower(name);
     if (!http::IsValidHeaderName(name) ||
@@ -412,7 +401,8 @@ absl::StatusOr<FilterFactoryFn> UpstreamForwardFactory::CreateFilterFactory(
       reader.AddError(reader.Child("pass_headers")
                           .Error(absl::StrCat("\"", name, "\" cannot be passed through")));
     }
-    parsed->pass_headers.push_back(lower);
+    parsed->request_fields.Insert(lower);
+    parsed->response_fields.Insert(lower);
   }
   for (const char* key : {"response_timeout", "revocation_check"}) {
     if (reader.Has(key) && reader.Duration(key, absl::Seconds(1)) < absl::Milliseconds(100)) {

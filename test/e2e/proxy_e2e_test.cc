@@ -136,6 +136,27 @@ TEST_F(ProxyE2eTest, ForwardsWithTheUpstreamTokenAndOnlyTheHeadersThatBelong) {
   EXPECT_EQ(seen.body, R"({"jsonrpc":"2.0","id":1})");
 }
 
+TEST_F(ProxyE2eTest, PassHeadersNamesMoreFieldsThatPassBothWays) {
+  Seen seen;
+  ResourceServer upstream(Recording(seen));
+  Start(upstream.port(), "{pass_headers: [x-upstream-internal, X-Trace]}");
+  std::vector<std::pair<std::string, std::string>> headers = Auth();
+  headers.insert(
+      headers.end(),
+      {{"X-TRACE", "trace-1"}, {"X-Other", "stays"}, {"Mcp-Protocol-Version", "2025-06-18"}});
+  absl::StatusOr<RawResponse> response =
+      testing::Send(port_, HttpRequest{"POST", "/mcp", headers, R"({"jsonrpc":"2.0","id":1})"});
+  ASSERT_TRUE(response.ok());
+  EXPECT_EQ(response->status, 200) << response->body;
+  EXPECT_EQ(response->Header("x-upstream-internal"), "not for clients");  // named: passes back
+  EXPECT_FALSE(response->HasHeader("set-cookie"));                        // not named
+  absl::MutexLock lock(&seen.mutex);
+  ASSERT_NE(seen.head.headers.Get("x-trace"), nullptr);
+  EXPECT_EQ(*seen.head.headers.Get("x-trace"), "trace-1");
+  EXPECT_EQ(seen.head.headers.Get("x-other"), nullptr);
+  EXPECT_EQ(*seen.head.headers.Get("mcp-protocol-version"), "2025-06-18");  // the usual still pass
+}
+
 // The build links jemalloc into the gateway unless a sanitizer brings its own allocator
 // (CMakeLists.txt, GATEWAY_ALLOCATOR): the running gateway has it mapped exactly then.
 TEST_F(ProxyE2eTest, TheGatewayRunsOnTheAllocatorItWasBuiltWith) {

@@ -59,6 +59,38 @@ TEST(HeaderMapTest, TheCheckedFieldsAreThePrefixNothingChanged) {
   EXPECT_EQ(moved.checked(), 0u);
 }
 
+// Callers count on it: the connections note what they saw (Host, a length) in the same pass.
+TEST(HeaderMapTest, RetainIfAsksOncePerFieldInOrder) {
+  for (absl::string_view drop : {"", "A", "B", "C"}) {
+    HeaderMap headers;
+    headers.Add("A", "1");
+    headers.Add("B", "2");
+    headers.Add("C", "3");
+    std::string asked;
+    headers.RetainIf([&](absl::string_view name) {
+      asked.append(name.data(), name.size());
+      return name != drop;
+    });
+    EXPECT_EQ(asked, "ABC") << "dropping " << drop;
+    EXPECT_EQ(headers.size(), drop.empty() ? 3u : 2u);
+  }
+}
+
+TEST(FieldNameSetTest, FindsItsNamesWhateverTheirCaseAndNothingElse) {
+  FieldNameSet set{"content-type", "Accept", "mcp-session-id", "content-length", "x"};
+  set.Insert("MCP-Session-Id");  // there already
+  for (absl::string_view name : {"content-type", "Content-Type", "ACCEPT", "accept",
+                                 "Mcp-Session-Id", "content-length", "X"}) {
+    EXPECT_TRUE(set.Contains(name)) << name;
+  }
+  // Same lengths as members (14: content-length, mcp-session-id), shorter, longer, empty.
+  for (absl::string_view name : {"content-lengtx", "mcp-session-ie", "accep", "accepts", "",
+                                 "a-name-longer-than-any-in-the-set"}) {
+    EXPECT_FALSE(set.Contains(name)) << name;
+  }
+  EXPECT_FALSE(FieldNameSet().Contains("accept"));
+}
+
 TEST(HeaderMapTest, FieldsCopiedFromTheCheckedPrefixStayChecked) {
   HeaderMap parsed;
   parsed.Add("A", "1");

@@ -218,15 +218,20 @@ void ClientConnection::Start(ClientRequest& handle, RequestHead head, bool end_s
   above_high_watermark_ = false;
 
   // Framing is the connection's (RFC 9112 sections 6 and 7); the caller sets everything else.
-  head.headers.RetainIf([](absl::string_view name) {
+  // One pass drops its fields and notes whether Host and a length came.
+  bool has_host = false;
+  bool has_length = false;
+  head.headers.RetainIf([&has_host, &has_length](absl::string_view name) {
+    has_host = has_host || SameFieldName(name, "host");
+    has_length = has_length || SameFieldName(name, "content-length");
     return !SameFieldName(name, "connection") && !SameFieldName(name, "keep-alive") &&
            !SameFieldName(name, "transfer-encoding");
   });
-  if (!head.headers.Has("host")) {
+  if (!has_host) {
     head.headers.Add("Host", origin_.Authority());
   }
   request_chunked_ = false;
-  if (!head.headers.Has("content-length")) {
+  if (!has_length) {
     if (!end_stream) {
       head.headers.Add("Transfer-Encoding", "chunked");
       request_chunked_ = true;

@@ -29,6 +29,16 @@ const std::string* HeaderMap::Get(absl::string_view name) const {
   return nullptr;
 }
 
+void FieldNameSet::Insert(absl::string_view name) {
+  if (Contains(name)) {
+    return;
+  }
+  if (name.size() >= by_length_.size()) {
+    by_length_.resize(name.size() + 1);
+  }
+  by_length_[name.size()].push_back(absl::AsciiStrToLower(name));
+}
+
 size_t HeaderMap::Count(absl::string_view name) const {
   return static_cast<size_t>(
       std::count_if(entries_.begin(), entries_.end(),

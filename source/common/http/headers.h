@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <initializer_list>
 #include <string>
 #include <utility>
 #include <vector>
@@ -54,7 +55,8 @@ class HeaderMap {
   // The first field named `name`, or nullptr.
   const std::string* Get(absl::string_view name) const;
   size_t Count(absl::string_view name) const;
-  // Keeps the fields whose name `keep(name)` accepts, in order, and drops the others.
+  // Keeps the fields whose name `keep(name)` accepts, in order, and drops the others. `keep` is
+  // asked once per field, in order: it may note what it sees.
   template <typename Keep>
   void RetainIf(Keep keep) {
     EraseIf([&keep](const Entry& entry) { return !keep(entry.first); });
@@ -146,6 +148,34 @@ inline bool SameFieldName(absl::string_view a, absl::string_view b) {
   }
   return true;
 }
+
+// A set of field names, for "is this field one of them?" asked of every field of every proxied
+// message. The names are kept by length: a lookup compares (ignoring case) only the one or two of
+// the same length, where a list would check the length of each.
+class FieldNameSet {
+ public:
+  FieldNameSet() = default;
+  FieldNameSet(std::initializer_list<absl::string_view> names) {
+    for (absl::string_view name : names) {
+      Insert(name);
+    }
+  }
+  void Insert(absl::string_view name);
+  bool Contains(absl::string_view name) const {
+    if (name.size() >= by_length_.size()) {
+      return false;
+    }
+    for (const std::string& candidate : by_length_[name.size()]) {
+      if (SameFieldName(name, candidate)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  std::vector<std::vector<std::string>> by_length_;  // [n]: the names n characters long
+};
 
 // RFC 9110 section 5.6.2: whether `name` is a token. Header names that are not are refused.
 bool IsValidHeaderName(absl::string_view name);

@@ -352,14 +352,18 @@ void ServerConnection::EncodeHeaders(ResponseHead head, bool end_stream) {
   if (phase_ != Phase::kActive || response_started_) {
     return;
   }
-  // Framing is the connection's business (RFC 9112 sections 6 and 9.6).
-  head.headers.Remove("transfer-encoding");
-  head.headers.Remove("connection");
-  head.headers.Remove("keep-alive");
+  // Framing is the connection's business (RFC 9112 sections 6 and 9.6). One pass drops its
+  // fields and notes whether a length came.
+  bool has_length = false;
+  head.headers.RetainIf([&has_length](absl::string_view name) {
+    has_length = has_length || SameFieldName(name, "content-length");
+    return !SameFieldName(name, "transfer-encoding") && !SameFieldName(name, "connection") &&
+           !SameFieldName(name, "keep-alive");
+  });
   head.version_minor = 1;
   const bool bodyless_status = head.status / 100 == 1 || head.status == 204 || head.status == 304;
 
-  if (const std::string* length = head.headers.Get("content-length")) {
+  if (const std::string* length = has_length ? head.headers.Get("content-length") : nullptr) {
     uint64_t value = 0;
     if (!absl::SimpleAtoi(*length, &value)) {
       log::Error(absl::StrCat("a filter sent an invalid Content-Length for ", peer_.ToString()));
