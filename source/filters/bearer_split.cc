@@ -46,9 +46,9 @@ class BearerSplitFilter : public Filter {
       Refuse("invalid_request", "send the token in the Authorization header, not the query");
       return FilterStatus::kStopIteration;
     }
+    // One pass finds the Authorization field and makes sure there is no second one.
     const std::string* authorization = nullptr;
-    for (const auto& [name, value] :
-         request.request.headers) {  // one pass: the first, and no other
+    for (const auto& [name, value] : request.request.headers) {
       if (!http::SameFieldName(name, "authorization")) {
         continue;
       }
