@@ -183,6 +183,28 @@ TEST(DispatcherTest, APushedBackTimerMayReArmOrDestroyItselfWhenItFires) {
   EXPECT_FALSE(rearming->Enabled());
 }
 
+TEST(DispatcherTest, ASoonEventRunsOncePerSchedulingAndMayScheduleItselfAgain) {
+  Dispatcher dispatcher("test");
+  LoopRunner runner(dispatcher);
+  int runs = 0;
+  std::unique_ptr<SoonEvent> soon;
+  soon = dispatcher.CreateSoonEvent([&] {
+    if (++runs == 1) {
+      soon->Schedule();  // from its own callback: it runs again
+      soon->Schedule();
+    } else {
+      runner.Done();
+    }
+  });
+  dispatcher.Post([&] {
+    soon->Schedule();
+    soon->Schedule();
+    soon->Schedule();
+  });
+  EXPECT_TRUE(runner.Run(absl::Seconds(5)));
+  EXPECT_EQ(runs, 2);
+}
+
 TEST(DispatcherTest, DeferredDeleteWaitsForTheCurrentCallback) {
   struct Tracked : DeferredDeletable {
     explicit Tracked(bool& flag) : destroyed(flag) {}
