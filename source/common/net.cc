@@ -100,6 +100,15 @@ Address Address::FromSockaddr(const sockaddr* address, socklen_t length) {
   return result;
 }
 
+Address Address::OfSocket(int fd) {
+  Address bound;
+  bound.length = sizeof(bound.storage);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length) != 0) {
+    return Address();
+  }
+  return bound;
+}
+
 absl::StatusOr<Address> Address::FromIp(absl::string_view ip, uint16_t port) {
   std::string text(ip);
   if (text.size() > 2 && text.front() == '[' && text.back() == ']') {
@@ -135,11 +144,9 @@ absl::StatusOr<uint16_t> ReservePort(const Address& address) {
     ::close(*fd);
     return ErrnoError("port in use:", address, error);
   }
-  Address bound;
-  bound.length = sizeof(bound.storage);
-  ::getsockname(*fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
+  const uint16_t port = Address::OfSocket(*fd).port();
   ::close(*fd);
-  return bound.port();
+  return port;
 }
 
 absl::StatusOr<HeldPort> HeldPort::Hold(const Address& address) {
@@ -155,9 +162,7 @@ absl::StatusOr<HeldPort> HeldPort::Hold(const Address& address) {
   if (!fd.ok()) {
     return fd.status();
   }
-  at.length = sizeof(at.storage);
-  ::getsockname(*fd, reinterpret_cast<sockaddr*>(&at.storage), &at.length);
-  return HeldPort(*fd, at.port());
+  return HeldPort(*fd, Address::OfSocket(*fd).port());
 }
 
 HeldPort::HeldPort(HeldPort&& other) noexcept

@@ -26,6 +26,8 @@ struct Address {
   std::string ToString() const;
 
   static Address FromSockaddr(const sockaddr* address, socklen_t length);
+  // The local address socket `fd` is bound to (getsockname); an empty Address if it has none.
+  static Address OfSocket(int fd);
   // Parses a numeric IPv4 or IPv6 address (no name lookup), with `port`.
   static absl::StatusOr<Address> FromIp(absl::string_view ip, uint16_t port);
 };

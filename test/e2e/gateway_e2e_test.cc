@@ -193,9 +193,7 @@ TEST_F(GatewayE2eTest, CheckConfigAcceptsAValidFile) {
 TEST_F(GatewayE2eTest, PortInUseExitsNonZeroWithOneLine) {
   const Address address = *Address::FromIp("127.0.0.1", 0);
   int fd = *ListenReusePort(address, 4);
-  Address bound;
-  bound.length = sizeof(bound.storage);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
+  const Address bound = Address::OfSocket(fd);
   Gateway gateway({absl::StrCat("--config=", dir_.Write("gateway.yaml", kConfig)),
                    absl::StrCat("--port=", bound.port())},
                   dir_.path());

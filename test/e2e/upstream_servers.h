@@ -226,10 +226,7 @@ class RawServer {
                      bool reset = false)
       : reply_(std::move(reply)), pace_(pace), reset_(reset) {
     fd_ = *ListenReusePort(*Address::FromIp("127.0.0.1", 0), 16);
-    Address bound;
-    bound.length = sizeof(bound.storage);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
-    port_ = bound.port();
+    port_ = Address::OfSocket(fd_).port();
     thread_ = std::thread([this] { Serve(); });
   }
   ~RawServer() {

@@ -47,10 +47,7 @@ TestServer::TestServer(http::StreamFactory factory, http::ConnectionLimits limit
       std::make_unique<http::ServerConnectionSet>(dispatcher_, limits, std::move(factory));
   Address address = *Address::FromIp("127.0.0.1", 0);
   int fd = *ListenReusePort(address, 128);
-  Address bound;
-  bound.length = sizeof(bound.storage);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
-  port_ = bound.port();
+  port_ = Address::OfSocket(fd).port();
   listener_ = dispatcher_.CreateListener(
       fd, [this](int accepted, const Address& peer) { OnAccept(accepted, peer); });
   thread_ = std::thread([this] { dispatcher_.Run(); });

@@ -1,7 +1,6 @@
 // HeldPort: the gateway's listening ports are held from the moment they are chosen until the
 // workers listen on them, without taking a connection themselves.
 
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -46,10 +45,7 @@ TEST(HeldPortTest, TheWorkersListenOnAHeldPortAndGetEveryConnection) {
 TEST(HeldPortTest, AConfiguredPortSomeoneListensOnIsRefused) {
   absl::StatusOr<int> other = ListenReusePort(Loopback(0), 16);
   ASSERT_TRUE(other.ok()) << other.status();
-  sockaddr_in bound{};
-  socklen_t length = sizeof(bound);
-  ::getsockname(*other, reinterpret_cast<sockaddr*>(&bound), &length);
-  absl::StatusOr<HeldPort> held = HeldPort::Hold(Loopback(ntohs(bound.sin_port)));
+  absl::StatusOr<HeldPort> held = HeldPort::Hold(Loopback(Address::OfSocket(*other).port()));
   ASSERT_FALSE(held.ok());
   EXPECT_NE(held.status().message().find("port in use"), std::string::npos) << held.status();
   ::close(*other);

@@ -371,9 +371,7 @@ TEST_F(HttpClientTest, ReportsARefusedConnection) {
 TEST_F(HttpClientTest, ConnectTimeoutCoversTheTlsHandshake) {
   // A socket that accepts TCP (the kernel does, from the backlog) but never speaks TLS.
   int fd = *ListenReusePort(*Address::FromIp("127.0.0.1", 0), 16);
-  Address bound;
-  bound.length = sizeof(bound.storage);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&bound.storage), &bound.length);
+  const Address bound = Address::OfSocket(fd);
   ClientOptions options;
   options.connect_timeout = absl::Milliseconds(200);
   absl::StatusOr<FetchResponse> response =
