@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <string>
 #include <thread>
@@ -24,7 +26,8 @@ using testing::LoopRunner;
 using testing::Pattern;
 
 // Reads `size` bytes from `fd` (blocking), slowly at first so that the writer meets a full socket.
-std::string ReadAll(int fd, size_t size) {
+// `progress`, when given, counts the bytes read so far.
+std::string ReadAll(int fd, size_t size, std::atomic<size_t>* progress = nullptr) {
   std::string got;
   char chunk[16384];
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -34,6 +37,9 @@ std::string ReadAll(int fd, size_t size) {
       break;
     }
     got.append(chunk, static_cast<size_t>(n));
+    if (progress != nullptr) {
+      progress->store(got.size());
+    }
   }
   return got;
 }
@@ -114,12 +120,20 @@ TEST_F(DirectWriterTest, WritesWhatTheSocketTakesItselfWithoutTheWriteEvent) {
 TEST_F(DirectWriterTest, AFullSocketIsLeftToLibeventAndDirectWritesResumeAfter) {
   const std::string big = Pattern(4 << 20);
   std::string received;
-  std::thread reader([&] { received = ReadAll(peer_, big.size() + 5); });
+  std::atomic<size_t> read_so_far{0};
+  std::thread reader([&] { received = ReadAll(peer_, big.size() + 5, &read_so_far); });
   Queue(big);
   ASSERT_TRUE(runner_.Run());  // done once the output is empty
   EXPECT_GT(libevent_writes_, 0);
   EXPECT_FALSE(WriteEventOn());  // handed back once libevent emptied the output
   const int libevent_writes = libevent_writes_;
+  // An empty output buffer is not yet a socket with room: the last of it may still fill the
+  // socket's buffer. Once the reader has it all, the socket takes a small write.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (read_so_far.load() < big.size() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(read_so_far.load(), big.size());
   Queue("after");
   ASSERT_TRUE(runner_.Run());
   reader.join();
