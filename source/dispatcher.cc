@@ -338,6 +338,10 @@ void OnResolvedTrampoline(int result, evutil_addrinfo* info, void* arg) {
 // leaves, into this thread's buffer, and appends that to the input: the same chunk sizes as
 // libevent's read, for one copy of the bytes read. Watermarks, suspension, the read callback
 // (deferred, as the bufferevent's options say) and the EOF and error events are libevent's.
+// The event stays level-triggered: with EV_ET a short read would have to stand for a drained
+// socket, and libevent 2.1's epoll backend drops EPOLLRDHUP when EPOLLERR or EPOLLHUP come
+// with it, so a reset behind the data would never be reported (bench/README.md, "Edge-triggered
+// reads").
 void ReadSocket(evutil_socket_t fd, short what, void* arg) {
   auto* bev = static_cast<bufferevent*>(arg);
   if (what == EV_TIMEOUT) {  // only a read timeout (bufferevent_set_timeouts) wakes it so
