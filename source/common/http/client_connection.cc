@@ -270,7 +270,7 @@ void ClientConnection::SendData(absl::string_view data, bool end_stream) {
     if (end_stream) {
       EncodeLastChunk(out);
     }
-  } else {
+  } else if (!data.empty()) {  // the end of a body often comes alone: no add, no callbacks
     evbuffer_add(out, data.data(), data.size());
   }
   request_complete_ = end_stream;
