@@ -1396,7 +1396,9 @@ TEST_F(AdversarialE2eTest, AClientThatLeavesMidBodyNeverCompletesTheUpstreamRequ
     ASSERT_TRUE(client->Send(absl::StrCat("POST /mcp HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ",
                                           tokens_.access,
                                           "\r\nContent-Length: 1000\r\n\r\n{\"jsonrpc\":")));
-    absl::SleepFor(absl::Milliseconds(100));  // the request is on its way upstream
+    // The request is upstream before the client leaves (a fixed wait was not enough on a slow
+    // machine: the gateway could see the close first and never send the request).
+    ASSERT_TRUE(seen.arrived.WaitForNotificationWithTimeout(absl::Seconds(10)));
   }
   ASSERT_TRUE(seen.ended.WaitForNotificationWithTimeout(absl::Seconds(5)));
   EXPECT_NE(seen.end_reason.load(), http::StreamEnd::kComplete);

@@ -482,9 +482,19 @@ TEST_F(ProxyE2eTest, PastMaxConnectionsANewConnectionGets503AndTheOthersAreUnaff
     return std::make_unique<CountingEventStream>(encoder, open);
   });
   StartGithubLikeUpstream(absl::StrCat("http://127.0.0.1:", upstream.port(), "/mcp"));
-  StartGateway(ChainWith("{}") + "limits: {max_connections: 3}\n");  // per worker; 2 workers
+  // per worker; 2 workers
+  StartGateway(ChainWith("{}") + "limits: {max_connections: 3}\nadmin: {port: 0}\n");
   tokens_ = Login(&client_);
-  absl::SleepFor(absl::Milliseconds(200));  // the login's connections are closed and gone
+  // The login's connections are closed and gone (a fixed wait was a guess on a slow machine):
+  // the only connection left open is the scrape's own.
+  auto open_connections = [this] {
+    absl::StatusOr<testing::PrometheusSamples> samples = testing::ParsePrometheusText(ScrapeText());
+    return samples.ok() ? (*samples)["gateway_active_connections"] : -1.0;
+  };
+  for (int i = 0; i < 500 && open_connections() != 1; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(open_connections(), 1);
   // 20 at once: the kernel spreads them over both workers (fewer than 3 on one: p < 0.1%).
   std::vector<RawClient> held;
   int refused = 0;

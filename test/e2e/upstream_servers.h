@@ -141,6 +141,7 @@ struct Seen {
   absl::Mutex mutex;
   http::RequestHead head ABSL_GUARDED_BY(mutex);
   std::string body ABSL_GUARDED_BY(mutex);
+  absl::Notification arrived;  // a SilentStream's request head came
   absl::Notification ended;
   std::atomic<http::StreamEnd> end_reason{http::StreamEnd::kComplete};
 };
@@ -171,7 +172,11 @@ inline http::StreamFactory Recording(Seen& seen) {
 class SilentStream : public http::ServerStream {
  public:
   explicit SilentStream(Seen& seen) : seen_(seen) {}
-  void OnHeaders(http::RequestHead&&, bool) override {}
+  void OnHeaders(http::RequestHead&&, bool) override {
+    if (!seen_.arrived.HasBeenNotified()) {
+      seen_.arrived.Notify();
+    }
+  }
   void OnData(absl::string_view, bool) override {}
   void OnWatermark(bool) override {}
   void OnEnd(http::StreamEnd reason) override {

@@ -250,8 +250,15 @@ TEST_F(SocketReadTcpTest, DataAndAResetArrivingInOneReportAreBothDelivered) {
   Connect();
   RunOneTurn(dispatcher_, runner_);  // the event is in epoll before anything arrives
   WriteAll(peer_, "last words");
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the data first, at the socket
-  const linger abort{1, 0};                                    // close() sends RST
+  // The data is at the reading socket before the reset is sent.
+  const int reading = bufferevent_getfd(bev_.get());
+  char peek[16];
+  for (int i = 0; i < 1000 && ::recv(reading, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT) < 10;
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(::recv(reading, peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT), 10);
+  const linger abort{1, 0};  // close() sends RST
   ::setsockopt(peer_, SOL_SOCKET, SO_LINGER, &abort, sizeof(abort));
   ::close(peer_);
   peer_ = -1;
