@@ -193,13 +193,13 @@ TEST_F(HttpClientTest, DeliversAStreamedResponseEventByEvent) {
   recorder.on_data = [&](absl::string_view) { runner_.Done(); };
   std::unique_ptr<UpstreamRequest> request =
       Client().Send(LocalUrl(server.port()), Get("/mcp"), true, recorder, AddressPolicy::kAny,
-                    absl::Milliseconds(400));
+                    absl::Seconds(1));  // from Send, connecting included: room for a slow machine
   ASSERT_TRUE(runner_.Run());
   EXPECT_EQ(recorder.status, 200);
   EXPECT_EQ(recorder.body, "data: 1\n\n");  // the first event arrived before the second exists
   EXPECT_FALSE(recorder.complete);
-  // Three times the response timeout with nothing more from the upstream: the stream stays open.
-  EXPECT_FALSE(runner_.Run(absl::Milliseconds(1200)));
+  // Past the response timeout with nothing more from the upstream: the stream stays open.
+  EXPECT_FALSE(runner_.Run(absl::Milliseconds(2500)));
   EXPECT_TRUE(recorder.error.ok()) << recorder.error;
   EXPECT_FALSE(recorder.complete);
   recorder.on_data = nullptr;
