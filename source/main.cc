@@ -236,7 +236,25 @@ absl::StatusOr<Config> LoadConfig(const CommandLine& command_line) {
   return BuiltInConfig();
 }
 
+// The signals the main thread's loop watches (SIGTERM, SIGINT, SIGHUP).
+sigset_t WatchedSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
 int Main(int argc, char** argv) {
+  // Only the main thread, whose loop watches them, takes the watched signals: they are blocked
+  // here, before any thread starts (threads inherit the mask), and unblocked in this thread once
+  // the loop watches them. A signal sent meanwhile waits, and is then taken. (Otherwise the
+  // kernel may give one to any thread, one waiting on a mutex included; under ThreadSanitizer,
+  // which runs a handler at the thread's next intercepted call, that may be never: the likely
+  // cause of a SIGINT left unanswered in one CI run.)
+  const sigset_t watched = WatchedSignals();
+  pthread_sigmask(SIG_BLOCK, &watched, nullptr);
   // Debian's Abseil is built with Mutex deadlock detection on: every lock, the store's read on
   // each request included, then goes through a process-wide lock-order graph. The tests keep it.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -451,6 +469,7 @@ int Main(int argc, char** argv) {
   }
   held_port.reset();  // the workers listen on the ports now
   held_admin_port.reset();
+  pthread_sigmask(SIG_UNBLOCK, &watched, nullptr);  // every thread is started: see Main's start
   log::Info(absl::StrCat("listening on ", settings.tls_context != nullptr ? "https" : "http", "://",
                          address->ToString(), " with ", server.worker_count(), " workers; config ",
                          config.source, "; MCP clients use ", config.listener.public_url, "/mcp"));

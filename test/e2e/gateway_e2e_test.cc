@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -149,6 +151,37 @@ TEST_F(GatewayE2eTest, SigtermLetsASlowRequestFinishThenExitsZero) {
   EXPECT_EQ(response->body, "done");
   EXPECT_EQ(response->Header("connection"), "close");
   EXPECT_EQ(gateway->Wait(absl::Seconds(5)), 0) << gateway->Output();
+}
+
+// The watched signals go to the main thread alone, whose loop watches them: every other thread
+// (workers, the blocking pool, the access log's writer) blocks them.
+TEST_F(GatewayE2eTest, OnlyTheMainThreadTakesTheSignalsItWatches) {
+  std::unique_ptr<Gateway> gateway = Start();
+  const uint64_t watched = (uint64_t{1} << (SIGTERM - 1)) | (uint64_t{1} << (SIGINT - 1)) |
+                           (uint64_t{1} << (SIGHUP - 1));
+  int others = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator(absl::StrCat("/proc/", gateway->pid(), "/task"))) {
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    uint64_t blocked = 0;
+    bool found = false;
+    while (std::getline(status, line)) {
+      if (absl::StartsWith(line, "SigBlk:")) {
+        found = absl::SimpleHexAtoi(absl::StripAsciiWhitespace(line.substr(7)), &blocked);
+      }
+    }
+    ASSERT_TRUE(found) << task.path();
+    if (task.path().filename() == std::to_string(gateway->pid())) {
+      EXPECT_EQ(blocked & watched, 0u) << "the main thread blocks a watched signal";
+    } else {
+      EXPECT_EQ(blocked & watched, watched) << "thread " << task.path().filename();
+      ++others;
+    }
+  }
+  EXPECT_GE(others, 2);  // the two workers at least
+  gateway->Signal(SIGTERM);
+  EXPECT_EQ(gateway->Wait(absl::Seconds(30)), 0) << gateway->Output();
 }
 
 TEST_F(GatewayE2eTest, DrainDeadlineClosesWhatIsStillOpen) {
