@@ -362,8 +362,8 @@ void ReadSocket(evutil_socket_t fd, short what, void* arg) {
   if (high != 0) {
     const size_t buffered = evbuffer_get_length(input);
     if (buffered >= high) {
-      // Reading is suspended as the input reaches the mark; should the event still fire,
-      // setting the mark again suspends it (as libevent's callback does).
+      // The input is full. Setting the mark the libevent way suspends reading now, and its
+      // input callback resumes it as the input drains (see Dispatcher::SetReadLimit()).
       bufferevent_setwatermark(bev, EV_READ, low, high);
       return;
     }
@@ -552,6 +552,27 @@ void TakeOverEvent(bufferevent* bev, event* ev, short what, event_callback_fn ca
 
 void Dispatcher::ReadSocketDirectly(bufferevent* bev) {
   TakeOverEvent(bev, &bev->ev_read, EV_READ, &ReadSocket);
+  if (bev->wm_read.high != 0) {
+    SetReadLimit(bev, bev->wm_read.high);  // set before: kept the cheaper way from now on
+  }
+}
+
+// bufferevent_setwatermark() with a read high mark adds a callback to the input
+// (bufferevent_inbuf_wm_cb) that runs at every add to it and every drain of it, and re-enables
+// the read event each time (bufferevent_unsuspend_read_, then event_add of an event already
+// added): four times per proxied request (a read and a parse on each side), some 800 of its
+// instructions with the callback machinery. ReadSocket() bounds its reads by the mark itself.
+// So a bufferevent it reads keeps the mark in its fields only (struct bufferevent's wm_read,
+// event2/bufferevent_struct.h, which bufferevent_getwatermark() reports), and libevent's
+// callback only from the first time the input fills (ReadSocket() sets the mark the libevent
+// way then), which suspends reading as before.
+void Dispatcher::SetReadLimit(bufferevent* bev, size_t bytes) {
+  if (event_get_callback(&bev->ev_read) != &ReadSocket) {
+    bufferevent_setwatermark(bev, EV_READ, 0, bytes);  // libevent reads it: libevent's mark
+    return;
+  }
+  bufferevent_setwatermark(bev, EV_READ, 0, 0);  // no input callback, reading not suspended
+  bev->wm_read.high = bytes;
 }
 
 BufferEventPtr Dispatcher::CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server) {

@@ -34,6 +34,12 @@ void WriteAll(int fd, const std::string& data) {
   }
 }
 
+// Runs one turn of the loop: what is ready is read, then the turn ends.
+void RunOneTurn(Dispatcher& dispatcher, LoopRunner& runner) {
+  dispatcher.Post([&runner] { runner.Done(); });
+  ASSERT_TRUE(runner.Run());
+}
+
 // A bufferevent whose read callback records the input's length at each call and takes what a
 // test asks it to take; its event callback records the events.
 class SocketReadTest : public ::testing::Test {
@@ -83,6 +89,38 @@ class SocketReadTest : public ::testing::Test {
     test->runner_.Done();
   }
 
+  // With the input bounded at `mark` and `data` (longer) on its way, reading enabled: the input
+  // fills up to the mark and stays there, whatever turns of the loop pass; draining it resumes
+  // reading, a mark's worth at a time at most, until all of `data` arrived.
+  void ExpectBoundedByTheMark(const std::string& data, size_t mark) {
+    take_ = false;
+    stop_after_first_read_ = true;
+    ASSERT_TRUE(runner_.Run());
+    evbuffer* input = bufferevent_get_input(bev_.get());
+    EXPECT_EQ(evbuffer_get_length(input), mark);
+    // Reading is suspended: more turns of the loop read nothing more. (libevent 2.1.12 runs the
+    // read callback again at each turn while the input stays at the mark, whoever reads.)
+    for (int turn = 0; turn < 3; ++turn) {
+      RunOneTurn(dispatcher_, runner_);
+    }
+    EXPECT_EQ(evbuffer_get_length(input), mark);
+    for (size_t length : lengths_) {
+      EXPECT_EQ(length, mark);
+    }
+    lengths_.clear();
+
+    received_.resize(mark);
+    evbuffer_remove(input, received_.data(), mark);
+    take_ = true;
+    stop_after_first_read_ = false;
+    wanted_ = data.size();
+    ASSERT_TRUE(runner_.Run());
+    EXPECT_EQ(received_, data);
+    for (size_t length : lengths_) {
+      EXPECT_LE(length, mark);
+    }
+  }
+
   Dispatcher dispatcher_;
   LoopRunner runner_;
   BufferEventPtr bev_;
@@ -94,12 +132,6 @@ class SocketReadTest : public ::testing::Test {
   bool stop_after_first_read_ = false;
   short events_ = 0;
 };
-
-// Runs one turn of the loop: what is ready is read, then the turn ends.
-void RunOneTurn(Dispatcher& dispatcher, LoopRunner& runner) {
-  dispatcher.Post([&runner] { runner.Done(); });
-  ASSERT_TRUE(runner.Run());
-}
 
 TEST_F(SocketReadTest, ReadsUpTo16KiBAtOnceWhereLibeventsReadTakes4KiB) {
   StartOnSocketPair();
@@ -147,39 +179,35 @@ TEST_F(SocketReadTest, DataAndTheEndArrivingInOneReportAreBothDelivered) {
   EXPECT_EQ(events_, BEV_EVENT_READING | BEV_EVENT_EOF);
 }
 
-TEST_F(SocketReadTest, StopsAtTheHighWatermarkAndResumesOnceTheInputDrains) {
+// The mark set the libevent way (bufferevent_setwatermark), or kept by the dispatcher's read
+// (Dispatcher::SetReadLimit, which the connections use): the same bound, the same resumption.
+class SocketReadMarkTest : public SocketReadTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetMark(size_t bytes) {
+    if (GetParam()) {
+      Dispatcher::SetReadLimit(bev_.get(), bytes);
+    } else {
+      bufferevent_setwatermark(bev_.get(), EV_READ, 0, bytes);
+    }
+  }
+};
+INSTANTIATE_TEST_SUITE_P(Marks, SocketReadMarkTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "SetReadLimit" : "Libevent";
+                         });
+
+TEST_P(SocketReadMarkTest, StopsAtTheHighWatermarkAndResumesOnceTheInputDrains) {
   StartOnSocketPair();
-  bufferevent_setwatermark(bev_.get(), EV_READ, 0, 1000);
-  take_ = false;  // the input fills up to the mark
-  stop_after_first_read_ = true;
+  SetMark(1000);
+  size_t low = 1;
+  size_t high = 0;
+  bufferevent_getwatermark(bev_.get(), EV_READ, &low, &high);
+  EXPECT_EQ(low, 0u);
+  EXPECT_EQ(high, 1000u);
   const std::string data = Pattern(5000);
   WriteAll(peer_, data);
   bufferevent_enable(bev_.get(), EV_READ);
-  ASSERT_TRUE(runner_.Run());
-  evbuffer* input = bufferevent_get_input(bev_.get());
-  EXPECT_EQ(evbuffer_get_length(input), 1000u);
-  // Reading is suspended: more turns of the loop read nothing more. (libevent 2.1.12 runs the
-  // read callback again at each turn while the input stays at the mark, whoever reads.)
-  for (int turn = 0; turn < 3; ++turn) {
-    RunOneTurn(dispatcher_, runner_);
-  }
-  EXPECT_EQ(evbuffer_get_length(input), 1000u);
-  for (size_t length : lengths_) {
-    EXPECT_EQ(length, 1000u);
-  }
-  lengths_.clear();
-
-  // Draining the input resumes reading, a mark's worth at a time.
-  received_.resize(1000);
-  evbuffer_remove(input, received_.data(), 1000);
-  take_ = true;
-  stop_after_first_read_ = false;
-  wanted_ = data.size();
-  ASSERT_TRUE(runner_.Run());
-  EXPECT_EQ(received_, data);
-  for (size_t length : lengths_) {
-    EXPECT_LE(length, 1000u);
-  }
+  ExpectBoundedByTheMark(data, 1000);
 }
 
 TEST_F(SocketReadTest, ThePeerClosingIsAnEndOfFileEvent) {
@@ -213,9 +241,13 @@ class SocketReadTcpTest : public SocketReadTest {
 
   // Connects as the gateway's upstream side does: a bufferevent without a socket, then
   // bufferevent_socket_connect(), then ReadSocketDirectly().
-  void Connect() {
+  // `limit`, if not 0, bounds the input from before the connect, as the upstream side sets it.
+  void Connect(size_t limit = 0) {
     bev_ = dispatcher_.CreateSocketBufferEvent(-1);
     SetCallbacks();
+    if (limit != 0) {
+      Dispatcher::SetReadLimit(bev_.get(), limit);
+    }
     ASSERT_EQ(bufferevent_socket_connect(bev_.get(), reinterpret_cast<sockaddr*>(&address_),
                                          sizeof(address_)),
               0);
@@ -244,6 +276,16 @@ TEST_F(SocketReadTcpTest, AConnectedClientSocketReadsDirectlyToo) {
   EXPECT_EQ(received_, data);
   ASSERT_FALSE(lengths_.empty());
   EXPECT_EQ(lengths_.front(), 16384u);
+}
+
+TEST_F(SocketReadTcpTest, ALimitSetBeforeTheConnectBoundsTheInputAfterIt) {
+  Connect(/*limit=*/1000);
+  size_t high = 0;
+  bufferevent_getwatermark(bev_.get(), EV_READ, nullptr, &high);
+  EXPECT_EQ(high, 1000u);
+  const std::string data = Pattern(5000);
+  WriteAll(peer_, data);
+  ExpectBoundedByTheMark(data, 1000);
 }
 
 TEST_F(SocketReadTcpTest, DataAndAResetArrivingInOneReportAreBothDelivered) {

@@ -126,7 +126,7 @@ void ClientConnection::TryNextAddress() {
     bufferevent_setcb(bev_.get(), &ClientConnection::OnReadTrampoline,
                       &ClientConnection::OnWriteTrampoline, &ClientConnection::OnEventTrampoline,
                       this);
-    bufferevent_setwatermark(bev_.get(), EV_READ, 0, options_.buffer_bytes);
+    Dispatcher::SetReadLimit(bev_.get(), options_.buffer_bytes);
     bufferevent_setwatermark(bev_.get(), EV_WRITE, options_.buffer_bytes / 2, 0);
     if (bufferevent_socket_connect(bev_.get(), address.sockaddr_ptr(),
                                    static_cast<int>(address.length)) == 0) {

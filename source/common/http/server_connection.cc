@@ -67,7 +67,7 @@ ServerConnection::ServerConnection(Dispatcher& dispatcher, BufferEventPtr bev, c
   // Input: libevent stops reading the socket once this much waits unparsed (pipelined requests,
   // or a body the stream asked to pause). Output: the write callback fires when what the client
   // has not yet taken drains to half the bound, which is when a paused producer may resume.
-  bufferevent_setwatermark(bev_.get(), EV_READ, 0, limits_.buffer_bytes);
+  Dispatcher::SetReadLimit(bev_.get(), limits_.buffer_bytes);
   bufferevent_setwatermark(bev_.get(), EV_WRITE, limits_.buffer_bytes / 2, 0);
   if (bufferevent_openssl_get_ssl(bev_.get()) == nullptr) {
     writer_ = std::make_unique<DirectWriter>(dispatcher_, bev_.get(), [this] { OnWrite(); });
