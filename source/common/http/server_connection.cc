@@ -64,9 +64,10 @@ ServerConnection::ServerConnection(Dispatcher& dispatcher, BufferEventPtr bev, c
   bufferevent_setcb(bev_.get(), &ServerConnection::OnReadTrampoline,
                     &ServerConnection::OnWriteTrampoline, &ServerConnection::OnEventTrampoline,
                     this);
-  // Input: libevent stops reading the socket once this much waits unparsed (pipelined requests,
-  // or a body the stream asked to pause). Output: the write callback fires when what the client
-  // has not yet taken drains to half the bound, which is when a paused producer may resume.
+  // Input: reading the socket stops once this much waits unparsed (pipelined requests, or a
+  // body the stream asked to pause), whether libevent or the dispatcher reads it. Output: the write
+  // callback fires when what the client has not yet taken drains to half the bound, which is when a
+  // paused producer may resume.
   Dispatcher::SetReadLimit(bev_.get(), limits_.buffer_bytes);
   bufferevent_setwatermark(bev_.get(), EV_WRITE, limits_.buffer_bytes / 2, 0);
   if (bufferevent_openssl_get_ssl(bev_.get()) == nullptr) {
