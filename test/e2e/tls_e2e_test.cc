@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include "absl/strings/str_replace.h"
 #include "source/common/tls.h"
@@ -35,8 +36,8 @@ class TlsListenerTest : public GatewayFixture {
     absl::StatusOr<TestCertificate> first = testing::MakeTestCertificate();
     absl::StatusOr<TestCertificate> second = testing::MakeTestCertificate();
     ASSERT_TRUE(first.ok() && second.ok());
-    first_ = *first;
-    second_ = *second;
+    first_ = std::move(*first);
+    second_ = std::move(*second);
     certificate_file_ = dir_.Write("cert.pem", ReadFile(first_.certificate_file));
     key_file_ = dir_.Write("key.pem", ReadFile(first_.key_file));
     // Each certificate is its own (self-signed) root, both for CN=localhost: a client trusts

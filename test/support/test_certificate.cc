@@ -5,9 +5,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -25,6 +27,28 @@ struct FileCloser {
 };
 
 }  // namespace
+
+TestCertificate& TestCertificate::operator=(TestCertificate&& other) noexcept {
+  if (this != &other) {
+    Remove();
+    directory = std::exchange(other.directory, "");
+    certificate_file = std::exchange(other.certificate_file, "");
+    key_file = std::exchange(other.key_file, "");
+  }
+  return *this;
+}
+
+void TestCertificate::Remove() {
+  if (directory.empty()) {
+    return;
+  }
+  std::remove(certificate_file.c_str());
+  std::remove(key_file.c_str());
+  rmdir(directory.c_str());
+  directory.clear();
+  certificate_file.clear();
+  key_file.clear();
+}
 
 absl::StatusOr<TestCertificate> MakeTestCertificate(const std::string& common_name) {
   char directory_template[] = "/tmp/gateway-test-cert-XXXXXX";

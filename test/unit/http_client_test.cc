@@ -11,6 +11,7 @@
 #include <fstream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -215,7 +216,7 @@ class TlsTest : public HttpClientTest {
   void SetUp() override {
     absl::StatusOr<testing::TestCertificate> certificate = testing::MakeTestCertificate();
     ASSERT_TRUE(certificate.ok()) << certificate.status();
-    certificate_ = *certificate;
+    certificate_ = std::move(*certificate);
     absl::StatusOr<tls::SslCtxPtr> context =
         tls::CreateServerContext(certificate_.certificate_file, certificate_.key_file);
     ASSERT_TRUE(context.ok()) << context.status();
