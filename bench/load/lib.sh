@@ -33,11 +33,12 @@ StopAll() {
   STARTED_PIDS=()
 }
 
-# Stops one process started here.
+# Stops one process started here (SIGTERM) and waits for it; sets STOP_STATUS to its exit status.
 Stop() {
   local pid=$1 kept=() p
   kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
+  STOP_STATUS=0
+  wait "$pid" 2>/dev/null || STOP_STATUS=$?
   for p in "${STARTED_PIDS[@]}"; do
     [ "$p" = "$pid" ] || kept+=("$p")
   done

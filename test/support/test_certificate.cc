@@ -5,10 +5,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <memory>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -42,9 +43,8 @@ void TestCertificate::Remove() {
   if (directory.empty()) {
     return;
   }
-  std::remove(certificate_file.c_str());
-  std::remove(key_file.c_str());
-  rmdir(directory.c_str());
+  std::error_code ignored;
+  std::filesystem::remove_all(directory, ignored);
   directory.clear();
   certificate_file.clear();
   key_file.clear();

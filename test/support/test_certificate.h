@@ -19,7 +19,7 @@ struct TestCertificate {
   TestCertificate& operator=(const TestCertificate&) = delete;
   ~TestCertificate() { Remove(); }
 
-  // Deletes the files and the directory (nothing if empty or moved from).
+  // Deletes the directory and everything in it (nothing if empty or moved from).
   void Remove();
 
   std::string directory;
