@@ -575,6 +575,73 @@ void Dispatcher::SetReadLimit(bufferevent* bev, size_t bytes) {
   bev->wm_read.high = bytes;
 }
 
+namespace {
+
+// libevent's output callback of a plain socket bufferevent (bufferevent_socket_outbuf_cb, static
+// in libevent, the same for every one), found the first time one is dropped.
+std::atomic<evbuffer_cb_func> socket_output_callback{nullptr};
+
+// How libevent 2.1 lays out an evbuffer callback (evbuffer-internal.h, not installed): a list link
+// (next, then the previous one's next field), the function, its argument, the flags.
+struct CallbackEntryLayout {
+  CallbackEntryLayout* next;
+  CallbackEntryLayout** previous_next;
+  evbuffer_cb_func function;
+  void* argument;
+  uint32_t flags;
+};
+
+void MarkerCallback(evbuffer*, const evbuffer_cb_info*, void*) {}
+
+// The function of the only callback `output` holds, which is to have `argument`: read from the
+// callback list behind one added for the purpose (evbuffer_add_cb() puts the newest first), once
+// that one is seen where CallbackEntryLayout puts its fields. nullptr if anything differs.
+evbuffer_cb_func FindOnlyCallback(evbuffer* output, void* argument) {
+  static char marker;
+  evbuffer_cb_entry* added = evbuffer_add_cb(output, &MarkerCallback, &marker);
+  if (added == nullptr) {
+    return nullptr;
+  }
+  auto* entry = reinterpret_cast<CallbackEntryLayout*>(added);
+  const CallbackEntryLayout* only = entry->next;
+  evbuffer_cb_func found = nullptr;
+  if (entry->function == &MarkerCallback && entry->argument == &marker &&
+      entry->flags == EVBUFFER_CB_ENABLED && only != nullptr &&
+      only->previous_next == &entry->next && only->next == nullptr && only->argument == argument &&
+      only->flags == EVBUFFER_CB_ENABLED) {
+    found = only->function;
+  }
+  evbuffer_remove_cb_entry(output, added);
+  return found;
+}
+
+}  // namespace
+
+// A socket bufferevent's output callback adds the write event when output is queued while
+// writing is enabled. A bufferevent written by its owner (DirectWriter) keeps writing disabled
+// but for a socket that was full, so the callback finds nothing to do, and costs its call
+// (evbuffer_invoke_callbacks_ and the callback) at every add to the output and every drain of
+// it: some 700 instructions per proxied request. Dropped, an output without callbacks returns
+// from that at once. The callback is libevent's own function, static in libevent: found the
+// first time behind a callback added for the purpose (the list's layout is libevent's private
+// one, checked field by field; with any other, the callback stays), then removed by its name
+// for each bufferevent, as libevent's public API allows.
+bool Dispatcher::DropOutputCallback(bufferevent* bev) {
+  if (bufferevent_openssl_get_ssl(bev) != nullptr) {
+    return false;  // a TLS bufferevent's output callback is another, and needed
+  }
+  evbuffer* output = bufferevent_get_output(bev);
+  evbuffer_cb_func callback = socket_output_callback.load(std::memory_order_relaxed);
+  if (callback == nullptr) {
+    callback = FindOnlyCallback(output, bev);
+    if (callback == nullptr) {
+      return false;
+    }
+    socket_output_callback.store(callback, std::memory_order_relaxed);
+  }
+  return evbuffer_remove_cb(output, callback, bev) == 0;
+}
+
 BufferEventPtr Dispatcher::CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server) {
   return BufferEventPtr(bufferevent_openssl_socket_new(
       base_, fd, ssl, server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,

@@ -135,6 +135,12 @@ class Dispatcher {
   // bufferevent_setwatermark(bev, EV_READ, 0, bytes) does, at less cost for a bufferevent that
   // reads directly (see dispatcher.cc). Call it before or after ReadSocketDirectly().
   static void SetReadLimit(bufferevent* bev, size_t bytes);
+  // Removes libevent's callback from a plain socket bufferevent's output, which adds the write
+  // event whenever output is queued while writing is enabled, and otherwise runs for nothing at
+  // every add and drain (see dispatcher.cc). For a bufferevent whose owner writes its output
+  // itself (DirectWriter), and enables writing only to have libevent write the rest. Returns
+  // whether it was removed: it stays if this libevent's callbacks are not laid out as expected.
+  static bool DropOutputCallback(bufferevent* bev);
   // As above, wrapped in TLS with `ssl` (taken over). `server` selects the accepting side.
   BufferEventPtr CreateTlsBufferEvent(int fd, ssl_st* ssl, bool server);
   // Has a connected TLS bufferevent write what its output holds in this turn of the loop, after

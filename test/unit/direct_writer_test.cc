@@ -5,6 +5,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -140,6 +141,52 @@ TEST_F(DirectWriterTest, AFullSocketIsLeftToLibeventAndDirectWritesResumeAfter) 
   EXPECT_EQ(libevent_writes_, libevent_writes);  // the small one went directly
   ASSERT_EQ(received.size(), big.size() + 5);
   EXPECT_TRUE(received == big + "after");  // in order, nothing lost or doubled
+}
+
+TEST_F(DirectWriterTest, QueuedOutputNeverAddsTheWriteEventItself) {
+  // libevent's output callback is gone: with writing enabled and the event not added, queued
+  // output leaves the event as it is (libevent's callback would add it).
+  bufferevent_enable(bev_.get(), EV_WRITE);
+  event_del(&bev_->ev_write);
+  evbuffer_add(bufferevent_get_output(bev_.get()), "x", 1);
+  EXPECT_EQ(event_pending(&bev_->ev_write, EV_WRITE, nullptr), 0);
+  evbuffer_drain(bufferevent_get_output(bev_.get()), 1);
+  bufferevent_disable(bev_.get(), EV_WRITE);
+  // And only libevent's own socket callback was ever there to drop.
+  EXPECT_FALSE(Dispatcher::DropOutputCallback(bev_.get()));
+  BufferEventPtr other = dispatcher_.CreateSocketBufferEvent(-1);
+  EXPECT_TRUE(Dispatcher::DropOutputCallback(other.get()));
+  EXPECT_FALSE(Dispatcher::DropOutputCallback(other.get()));
+}
+
+TEST_F(DirectWriterTest, OutputQueuedAfterLibeventEmptiedTheBufferIsWrittenDirectly) {
+  // libevent, writing for a full socket, empties the output and removes its event; its write
+  // callback is deferred, and output queued before it runs must not wait for an event that is
+  // no longer there. What it then finds: writing handed to libevent, output queued (here, the
+  // rest of `big` and more), the event not added.
+  const std::string big = Pattern(1 << 20);
+  done_when_empty_ = false;
+  Queue(big);
+  std::unique_ptr<Timer> later = dispatcher_.CreateTimer([this] { runner_.Done(); });
+  later->Enable(absl::Milliseconds(20));
+  ASSERT_TRUE(runner_.Run());
+  ASSERT_TRUE(WriteEventOn());  // the socket was full: libevent's to write
+  event_del(&bev_->ev_write);
+  Queue("after");
+  writer_->OnLibeventWrite();
+  EXPECT_FALSE(WriteEventOn());  // taken back, and a direct write scheduled
+  std::string received;
+  std::atomic<size_t> read_so_far{0};
+  std::thread reader([&] { received = ReadAll(peer_, big.size() + 5, &read_so_far); });
+  done_when_empty_ = true;
+  const bool emptied = runner_.Run(absl::Seconds(5));
+  if (!emptied) {
+    ::shutdown(peer_, SHUT_RDWR);  // a stalled writer: the reader gives up, the test fails
+  }
+  reader.join();
+  ASSERT_TRUE(emptied);
+  ASSERT_EQ(received.size(), big.size() + 5);
+  EXPECT_TRUE(received == big + "after");
 }
 
 TEST_F(DirectWriterTest, AFailedWriteIsReportedThroughTheBufferevent) {

@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_struct.h>
 #include <event2/event.h>
 
 #include <cerrno>
@@ -15,6 +16,9 @@ DirectWriter::DirectWriter(Dispatcher& dispatcher, bufferevent* bev,
       on_written_(std::move(on_written)),
       soon_(dispatcher.CreateSoonEvent([this] { Write(); })) {
   bufferevent_disable(bev_, EV_WRITE);  // a new bufferevent has it on
+  // Queued output no longer adds the write event: only Write() enables it, for libevent to
+  // write what the socket did not take.
+  Dispatcher::DropOutputCallback(bev_);
 }
 
 void DirectWriter::Schedule() {
@@ -24,9 +28,19 @@ void DirectWriter::Schedule() {
 }
 
 void DirectWriter::OnLibeventWrite() {
-  if (libevent_writing_ && evbuffer_get_length(bufferevent_get_output(bev_)) == 0) {
-    libevent_writing_ = false;
-    bufferevent_disable(bev_, EV_WRITE);
+  if (!libevent_writing_) {
+    return;
+  }
+  evbuffer* output = bufferevent_get_output(bev_);
+  if (evbuffer_get_length(output) > 0 && event_pending(&bev_->ev_write, EV_WRITE, nullptr) != 0) {
+    return;  // libevent is still writing (the callback came at the low watermark)
+  }
+  // libevent emptied the output and removed its event; anything queued since (before this
+  // deferred callback ran) is written directly, as the socket had room.
+  libevent_writing_ = false;
+  bufferevent_disable(bev_, EV_WRITE);
+  if (evbuffer_get_length(output) > 0) {
+    Schedule();
   }
 }
 
