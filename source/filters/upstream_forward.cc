@@ -64,6 +64,15 @@ struct ForwardConfig {
 // segment (RFC 3986 section 5.2.4), or a dot, slash or backslash that percent-encoding hides or
 // that some servers take for a slash, could be resolved by the upstream (or a proxy in front of
 // it) to another of its paths, where the upstream token would then be spent.
+// Adds a field with a constant name and `value`, vouched for once the value is checked here.
+void AddCheckedValue(http::HeaderMap& headers, absl::string_view name, std::string value) {
+  if (http::IsValidHeaderValue(value)) {
+    headers.AddVouched(name, std::move(value));
+  } else {
+    headers.Add(name, std::move(value));
+  }
+}
+
 bool StaysUnderTheEndpoint(absl::string_view suffix) {
   const std::string lower = absl::AsciiStrToLower(suffix);
   for (absl::string_view hidden : {"%2e", "%2f", "%5c", "\\"}) {
@@ -297,13 +306,17 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
       return config_->request_fields.Contains(name);
     });
     // None of these is in kRequestHeaders, nor can be in pass_headers (its factory refuses
-    // them): each is added once, and no client's value of them reaches the upstream.
-    head.headers.Add("Host", config_->upstream_authority);
-    head.headers.Add("Authorization", absl::StrCat("Bearer ", context.upstream_token));
-    head.headers.Add("X-Forwarded-For", context.peer.Ip());
-    head.headers.Add("X-Forwarded-Proto", config_->public_scheme);
+    // them): each is added once, and no client's value of them reaches the upstream. Their names
+    // are constants, the authority was checked with the config, the scheme is http or https and
+    // the address is numeric: vouched for (HeaderMap::AddVouched()). The token and the client's
+    // Host (which a filter may have changed) are checked here; one that fails goes to the encoder
+    // unvouched, which refuses it.
+    head.headers.AddVouched("Host", config_->upstream_authority);
+    AddCheckedValue(head.headers, "Authorization", absl::StrCat("Bearer ", context.upstream_token));
+    head.headers.AddVouched("X-Forwarded-For", context.peer.Ip());
+    head.headers.AddVouched("X-Forwarded-Proto", config_->public_scheme);
     if (const std::string* host = request.headers.Get("host")) {
-      head.headers.Add("X-Forwarded-Host", *host);
+      AddCheckedValue(head.headers, "X-Forwarded-Host", *host);
     }
     const std::string* length = request.headers.Get("content-length");
     request_has_body_ =
@@ -419,6 +432,10 @@ absl::StatusOr<FilterFactoryFn> UpstreamForwardFactory::CreateFilterFactory(
   }
   parsed->upstream = *upstream;
   parsed->upstream_authority = upstream->Authority();
+  if (!http::IsValidHeaderValue(parsed->upstream_authority)) {
+    return absl::InvalidArgumentError(
+        "upstream.rs has a host that cannot be sent as a Host header");
+  }
   parsed->mcp_path = context.config.oauth.mcp_path;
   parsed->public_origin = public_url->Origin();
   parsed->public_scheme = public_url->scheme;

@@ -43,6 +43,21 @@ TEST(EncoderTest, AFieldSetAfterTheParserIsCheckedAgain) {
   EXPECT_EQ(evbuffer_get_length(out.get()), 0u);
 }
 
+// A vouched-for field is the caller's word: not checked again (which is why callers vouch only for
+// constants, numbers, addresses and values they checked), while the same field added plainly is.
+TEST(EncoderTest, AVouchedForFieldIsNotCheckedAgain) {
+  std::unique_ptr<evbuffer, EvbufferDeleter> out(evbuffer_new());
+  ResponseHead head;
+  head.status = 200;
+  head.headers.AddVouched("Content Length", "0");  // a broken promise, to show it is kept
+  ASSERT_TRUE(EncodeResponseHead(head, out.get()).ok());
+  EXPECT_EQ(Drain(out.get()), "HTTP/1.1 200 OK\r\nContent Length: 0\r\n\r\n");
+  head.headers.clear();
+  head.headers.Add("Content Length", "0");
+  EXPECT_FALSE(EncodeResponseHead(head, out.get()).ok());
+  EXPECT_EQ(evbuffer_get_length(out.get()), 0u);
+}
+
 TEST(EncoderTest, ChunksCarryTheirSizeInLowerCaseHex) {
   std::unique_ptr<evbuffer, EvbufferDeleter> out(evbuffer_new());
   for (size_t size : {size_t{1}, size_t{9}, size_t{10}, size_t{15}, size_t{16}, size_t{255},

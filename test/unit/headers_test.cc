@@ -60,6 +60,25 @@ TEST(HeaderMapTest, TheCheckedFieldsAreThePrefixNothingChanged) {
   EXPECT_EQ(moved.checked(), 0u);
 }
 
+// A vouched-for field extends the checked prefix only when the prefix is every field before it.
+TEST(HeaderMapTest, AVouchedForFieldIsCheckedOnlyBehindCheckedFields) {
+  HeaderMap headers;
+  headers.AddVouched("Host", "upstream.example");
+  EXPECT_EQ(headers.checked(), 1u);
+  headers.Add("A", "1");
+  headers.MarkChecked();
+  headers.AddVouched("Content-Length", std::string("0"));
+  EXPECT_EQ(headers.checked(), 3u);
+  headers.Add("X-Filter", "unchecked");
+  headers.AddVouched("Connection", "close");  // behind an unchecked field
+  EXPECT_EQ(headers.checked(), 3u);
+  EXPECT_EQ(headers.Remove("x-filter"), 1u);
+  headers.SetVouched("connection", "keep-alive");  // replaced, now behind checked fields only
+  EXPECT_EQ(headers.checked(), 4u);
+  EXPECT_EQ(headers.size(), 4u);
+  EXPECT_EQ(*headers.Get("Connection"), "keep-alive");
+}
+
 // Callers count on it: the connections note what they saw (Host, a length) in the same pass.
 TEST(HeaderMapTest, RetainIfAsksOncePerFieldInOrder) {
   for (absl::string_view drop : {"", "A", "B", "C"}) {

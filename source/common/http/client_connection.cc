@@ -233,10 +233,10 @@ void ClientConnection::Start(ClientRequest& handle, RequestHead head, bool end_s
   request_chunked_ = false;
   if (!has_length) {
     if (!end_stream) {
-      head.headers.Add("Transfer-Encoding", "chunked");
+      head.headers.AddVouched("Transfer-Encoding", "chunked");
       request_chunked_ = true;
     } else if (head.method == "POST" || head.method == "PUT" || head.method == "PATCH") {
-      head.headers.Add("Content-Length", "0");
+      head.headers.AddVouched("Content-Length", "0");
     }
   }
   parser_.set_expect_head_response(head.method == "HEAD");

@@ -44,6 +44,28 @@ class HeaderMap {
   }
   // A literal value (which would fit both overloads above).
   void Add(absl::string_view name, const char* value) { Add(name, absl::string_view(value)); }
+  // As Add(), for a field the caller vouches for: its name a valid token (a constant), its value
+  // free of CR, LF and NUL, by how it was made (a constant, a number, an address, a value read
+  // from validated config) or because the caller checked it with IsValidHeaderValue(). The
+  // encoder does not check it again, while every field before it is checked too (see checked()).
+  void AddVouched(absl::string_view name, absl::string_view value) {
+    const bool prefix = checked_ == entries_.size();
+    Add(name, value);
+    checked_ = prefix ? entries_.size() : checked_;
+  }
+  void AddVouched(absl::string_view name, std::string&& value) {
+    const bool prefix = checked_ == entries_.size();
+    Add(name, std::move(value));
+    checked_ = prefix ? entries_.size() : checked_;
+  }
+  void AddVouched(absl::string_view name, const char* value) {
+    AddVouched(name, absl::string_view(value));
+  }
+  // As Set(), vouched for as AddVouched() is.
+  void SetVouched(absl::string_view name, absl::string_view value) {
+    Remove(name);
+    AddVouched(name, value);
+  }
   // The HTTP parser's: appends a field with an empty name and value, for the parser to fill in
   // place as its bytes arrive (no copy through scratch strings). The reference holds until the
   // next field is added. Unchecked, as every field added is.
@@ -84,8 +106,8 @@ class HeaderMap {
   // IsValidHeaderValue()'s rules already (llhttp's strict mode refuses the message otherwise;
   // test/unit/parser_test.cc and the parser's fuzzer hold it to that), and the encoder need not
   // check them again. MarkChecked() records that every field now present is such a field; the
-  // first checked() fields are, in order. A field added or set later is not, nor is any field
-  // after it.
+  // first checked() fields are, in order. A field added or set later is not (unless vouched for:
+  // AddVouched(), SetVouched()), nor is any field after it.
   void MarkChecked() { checked_ = entries_.size(); }
   size_t checked() const { return checked_; }
   bool Has(absl::string_view name) const { return Get(name) != nullptr; }

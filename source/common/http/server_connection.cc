@@ -375,12 +375,12 @@ void ServerConnection::EncodeHeaders(ResponseHead head, bool end_stream) {
     response_remaining_ = value;
   } else if (end_stream) {
     if (!bodyless_status) {
-      head.headers.Add("Content-Length", "0");
+      head.headers.AddVouched("Content-Length", "0");
     }
     response_has_length_ = true;
   } else if (!bodyless_status && !head_request_) {
     if (request_version_minor_ >= 1) {
-      head.headers.Add("Transfer-Encoding", "chunked");
+      head.headers.AddVouched("Transfer-Encoding", "chunked");
       response_chunked_ = true;
     } else {
       close_after_response_ = true;  // an HTTP/1.0 body ends with the connection
@@ -390,9 +390,9 @@ void ServerConnection::EncodeHeaders(ResponseHead head, bool end_stream) {
     close_after_response_ = true;
   }
   if (close_after_response_) {
-    head.headers.Add("Connection", "close");
+    head.headers.AddVouched("Connection", "close");
   } else if (request_version_minor_ == 0) {
-    head.headers.Add("Connection", "keep-alive");
+    head.headers.AddVouched("Connection", "keep-alive");
   }
 
   evbuffer* output = bufferevent_get_output(bev_.get());
