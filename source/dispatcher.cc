@@ -333,7 +333,7 @@ void OnResolvedTrampoline(int result, evutil_addrinfo* info, void* arg) {
 // Runs `bev`'s read callback now. bufferevent_trigger() would defer it, as the bufferevent's
 // options ask (BEV_OPT_DEFER_CALLBACKS, so that a callback never runs inside a libevent function
 // that another callback called): scheduled as an event, run later in this turn of the loop
-// through libevent's deferred-callback runner, some 400 instructions per read. ReadSocket() is
+// through libevent's deferred-callback runner, some 300 instructions per read. ReadSocket() is
 // an event's callback, called by the loop alone, so the read callback can run from it directly,
 // as libevent's own read callback runs it for a bufferevent without that option. The reference
 // held around it keeps the bufferevent (not its owner) while a callback that frees it returns.
@@ -640,7 +640,7 @@ evbuffer_cb_func FindOnlyCallback(evbuffer* output, void* argument) {
 // writing is enabled. A bufferevent written by its owner (DirectWriter) keeps writing disabled
 // but for a socket that was full, so the callback finds nothing to do, and costs its call
 // (evbuffer_invoke_callbacks_ and the callback) at every add to the output and every drain of
-// it: some 700 instructions per proxied request. Dropped, an output without callbacks returns
+// it: some 500 instructions per proxied request. Dropped, an output without callbacks returns
 // from that at once. The callback is libevent's own function, static in libevent: found the
 // first time behind a callback added for the purpose (the list's layout is libevent's private
 // one, checked field by field; with any other, the callback stays), then removed by its name

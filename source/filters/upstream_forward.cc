@@ -59,11 +59,6 @@ struct ForwardConfig {
   std::shared_ptr<McpSessions> sessions;
 };
 
-// Whether a request path under the MCP endpoint, given as what follows the endpoint's own path,
-// stays under it upstream. A sub-path goes to the same sub-path there, but never out of it: a dot
-// segment (RFC 3986 section 5.2.4), or a dot, slash or backslash that percent-encoding hides or
-// that some servers take for a slash, could be resolved by the upstream (or a proxy in front of
-// it) to another of its paths, where the upstream token would then be spent.
 // Adds a field with a constant name and `value`, vouched for once the value is checked here.
 void AddCheckedValue(http::HeaderMap& headers, absl::string_view name, std::string value) {
   if (http::IsValidHeaderValue(value)) {
@@ -73,6 +68,11 @@ void AddCheckedValue(http::HeaderMap& headers, absl::string_view name, std::stri
   }
 }
 
+// Whether a request path under the MCP endpoint, given as what follows the endpoint's own path,
+// stays under it upstream. A sub-path goes to the same sub-path there, but never out of it: a dot
+// segment (RFC 3986 section 5.2.4), or a dot, slash or backslash that percent-encoding hides or
+// that some servers take for a slash, could be resolved by the upstream (or a proxy in front of
+// it) to another of its paths, where the upstream token would then be spent.
 bool StaysUnderTheEndpoint(absl::string_view suffix) {
   const std::string lower = absl::AsciiStrToLower(suffix);
   for (absl::string_view hidden : {"%2e", "%2f", "%5c", "\\"}) {
