@@ -251,12 +251,8 @@ void ActiveRequest::EncodeHeaders(http::ResponseHead head, bool end_stream) {
     (*it)->filter().OnResponseHeaders(head);
   }
   outcome_.status = head.status;
-  // Ours or a caller's well-formed one, but a filter may have changed it: vouched for once checked.
-  if (http::IsValidHeaderValue(context_.request_id)) {
-    head.headers.SetVouched("X-Request-Id", context_.request_id);
-  } else {
-    head.headers.Set("X-Request-Id", context_.request_id);
-  }
+  // Ours or a caller's well-formed one, but a filter may have changed it: checked, not trusted.
+  head.headers.SetCheckingValue("X-Request-Id", context_.request_id);
   encoder_.EncodeHeaders(std::move(head), end_stream);
 }
 

@@ -59,15 +59,6 @@ struct ForwardConfig {
   std::shared_ptr<McpSessions> sessions;
 };
 
-// Adds a field with a constant name and `value`, vouched for once the value is checked here.
-void AddCheckedValue(http::HeaderMap& headers, absl::string_view name, std::string value) {
-  if (http::IsValidHeaderValue(value)) {
-    headers.AddVouched(name, std::move(value));
-  } else {
-    headers.Add(name, std::move(value));
-  }
-}
-
 // Whether a request path under the MCP endpoint, given as what follows the endpoint's own path,
 // stays under it upstream. A sub-path goes to the same sub-path there, but never out of it: a dot
 // segment (RFC 3986 section 5.2.4), or a dot, slash or backslash that percent-encoding hides or
@@ -309,14 +300,14 @@ class UpstreamForwardFilter : public Filter, public http::UpstreamCallbacks {
     // them): each is added once, and no client's value of them reaches the upstream. Their names
     // are constants, the authority was checked with the config, the scheme is http or https and
     // the address is numeric: vouched for (HeaderMap::AddVouched()). The token and the client's
-    // Host (which a filter may have changed) are checked here; one that fails goes to the encoder
-    // unvouched, which refuses it.
+    // Host (which a filter may have changed) are checked as they are added
+    // (AddCheckingValue()); one that fails goes to the encoder unvouched, which refuses it.
     head.headers.AddVouched("Host", config_->upstream_authority);
-    AddCheckedValue(head.headers, "Authorization", absl::StrCat("Bearer ", context.upstream_token));
+    head.headers.AddCheckingValue("Authorization", absl::StrCat("Bearer ", context.upstream_token));
     head.headers.AddVouched("X-Forwarded-For", context.peer.Ip());
     head.headers.AddVouched("X-Forwarded-Proto", config_->public_scheme);
     if (const std::string* host = request.headers.Get("host")) {
-      AddCheckedValue(head.headers, "X-Forwarded-Host", *host);
+      head.headers.AddCheckingValue("X-Forwarded-Host", *host);
     }
     const std::string* length = request.headers.Get("content-length");
     request_has_body_ =

@@ -73,10 +73,14 @@ TEST(HeaderMapTest, AVouchedForFieldIsCheckedOnlyBehindCheckedFields) {
   headers.AddVouched("Connection", "close");  // behind an unchecked field
   EXPECT_EQ(headers.checked(), 3u);
   EXPECT_EQ(headers.Remove("x-filter"), 1u);
-  headers.SetVouched("connection", "keep-alive");  // replaced, now behind checked fields only
+  headers.SetCheckingValue("connection", "keep-alive");  // replaced, behind checked fields only
   EXPECT_EQ(headers.checked(), 4u);
   EXPECT_EQ(headers.size(), 4u);
   EXPECT_EQ(*headers.Get("Connection"), "keep-alive");
+  headers.AddCheckingValue("X-Forwarded-Host", "a\r\nX-Injected: 1");  // fails its check
+  EXPECT_EQ(headers.checked(), 4u);
+  headers.AddCheckingValue("X-Forwarded-Host", "a.example");  // behind it: not vouched
+  EXPECT_EQ(headers.checked(), 4u);
 }
 
 // Callers count on it: the connections note what they saw (Host, a length) in the same pass.

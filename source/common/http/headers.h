@@ -16,6 +16,8 @@
 
 namespace gateway::http {
 
+bool IsValidHeaderValue(absl::string_view value);  // below
+
 class HeaderMap {
  public:
   using Entry = std::pair<std::string, std::string>;
@@ -48,23 +50,27 @@ class HeaderMap {
   // free of CR, LF and NUL, by how it was made (a constant, a number, an address, a value read
   // from validated config) or because the caller checked it with IsValidHeaderValue(). The
   // encoder does not check it again, while every field before it is checked too (see checked()).
-  void AddVouched(absl::string_view name, absl::string_view value) {
+  // `value` as Add() takes it (a view, a string to move, a literal).
+  template <typename Value>
+  void AddVouched(absl::string_view name, Value&& value) {
     const bool prefix = checked_ == entries_.size();
-    Add(name, value);
+    Add(name, std::forward<Value>(value));
     checked_ = prefix ? entries_.size() : checked_;
   }
-  void AddVouched(absl::string_view name, std::string&& value) {
-    const bool prefix = checked_ == entries_.size();
-    Add(name, std::move(value));
-    checked_ = prefix ? entries_.size() : checked_;
+  // As AddVouched(), for a field with a constant name whose value may have changed since it was
+  // made (a filter may set it): vouched for if the value passes IsValidHeaderValue() now, added
+  // unvouched otherwise, for the encoder to refuse.
+  void AddCheckingValue(absl::string_view name, std::string value) {
+    if (IsValidHeaderValue(value)) {
+      AddVouched(name, std::move(value));
+    } else {
+      Add(name, std::move(value));
+    }
   }
-  void AddVouched(absl::string_view name, const char* value) {
-    AddVouched(name, absl::string_view(value));
-  }
-  // As Set(), vouched for as AddVouched() is.
-  void SetVouched(absl::string_view name, absl::string_view value) {
+  // As Set(), with the value checked as AddCheckingValue() does.
+  void SetCheckingValue(absl::string_view name, std::string value) {
     Remove(name);
-    AddVouched(name, value);
+    AddCheckingValue(name, std::move(value));
   }
   // The HTTP parser's: appends a field with an empty name and value, for the parser to fill in
   // place as its bytes arrive (no copy through scratch strings). The reference holds until the
@@ -107,7 +113,7 @@ class HeaderMap {
   // test/unit/parser_test.cc and the parser's fuzzer hold it to that), and the encoder need not
   // check them again. MarkChecked() records that every field now present is such a field; the
   // first checked() fields are, in order. A field added or set later is not (unless vouched for:
-  // AddVouched(), SetVouched()), nor is any field after it.
+  // AddVouched(), AddCheckingValue(), SetCheckingValue()), nor is any field after it.
   void MarkChecked() { checked_ = entries_.size(); }
   size_t checked() const { return checked_; }
   bool Has(absl::string_view name) const { return Get(name) != nullptr; }
