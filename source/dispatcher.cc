@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <mutex>
 #include <utility>
 
@@ -59,16 +58,18 @@ void EnableLibeventThreads() {
 // Connections push their idle deadlines back on every request; libevent's event_add (a heap
 // update) each time cost some 2% of a proxied request's instructions. So a timer pushed later
 // only notes its new deadline: the event, armed for the earlier one, fires, finds the deadline
-// not reached, and waits again for the rest. Only an earlier deadline re-arms the event. An
-// event that fires a little before the deadline (libevent counts from the time it cached at
-// the start of the loop's turn) waits for the rest too: a timer never fires early, and may fire
-// up to a millisecond late (epoll_wait's resolution).
+// not reached, and waits again for the rest. Only an earlier deadline re-arms the event. The
+// deadline counts from the dispatcher's LoopTime(), and the timer fires once LoopTime() has
+// reached it: an event that fires a little before (libevent's own clock is the coarse one)
+// waits for the rest too. So a timer fires no earlier than `delay` after the turn of the loop
+// that enabled it began, and may fire up to a millisecond late (epoll_wait's resolution).
 // The event is held inline (event_assign, not event_new): a request's response timer is one
 // allocation, not two. The layout of struct event is then compiled in, which ties the binary to
 // the libevent version it was built against (Debian's, one ABI per release).
 class TimerImpl : public Timer {
  public:
-  TimerImpl(event_base* base, std::function<void()> callback) : callback_(std::move(callback)) {
+  TimerImpl(Dispatcher& dispatcher, event_base* base, std::function<void()> callback)
+      : dispatcher_(dispatcher), callback_(std::move(callback)) {
     evtimer_assign(&event_, base, &TimerImpl::OnTimerTrampoline, this);
   }
   ~TimerImpl() override { evtimer_del(&event_); }
@@ -77,8 +78,7 @@ class TimerImpl : public Timer {
     if (delay < absl::ZeroDuration()) {
       delay = absl::ZeroDuration();
     }
-    const MonotonicTime deadline =
-        std::chrono::steady_clock::now() + absl::ToChronoNanoseconds(delay);
+    const MonotonicTime deadline = dispatcher_.LoopTime() + absl::ToChronoNanoseconds(delay);
     deadline_ = deadline;
     if (armed_ && deadline >= armed_for_) {
       return;  // the event fires first and waits again
@@ -102,7 +102,7 @@ class TimerImpl : public Timer {
   static void OnTimerTrampoline(evutil_socket_t, short, void* arg) {
     auto* timer = static_cast<TimerImpl*>(arg);
     timer->armed_ = false;
-    const MonotonicTime now = std::chrono::steady_clock::now();
+    const MonotonicTime now = timer->dispatcher_.LoopTime();
     if (now < timer->deadline_) {
       // Pushed back since it was armed (or libevent's cached clock ran a little behind).
       timer->Arm(absl::FromChrono(timer->deadline_ - now), timer->deadline_);
@@ -111,6 +111,7 @@ class TimerImpl : public Timer {
     timer->callback_();
   }
 
+  Dispatcher& dispatcher_;
   std::function<void()> callback_;
   event event_;
   bool armed_ = false;
@@ -442,18 +443,37 @@ Dispatcher::~Dispatcher() {
   close(wake_fd_);
 }
 
+// One turn of libevent's loop per call (EVLOOP_ONCE: wait, run what became active and what that
+// activated, return), so that LoopTime() is read again in each turn. A call waits at most once
+// before any callback runs: after callbacks ran, it loops again only while some are active, and
+// then does not wait. Exit() ends the turn it is called in as event_base_loopexit() would: the
+// callbacks already active still run.
 void Dispatcher::Run() {
   Dispatcher* const outer = running_here;
   running_here = this;
-  event_base_loop(base_, EVLOOP_NO_EXIT_ON_EMPTY);
+  exit_requested_ = false;
+  while (!exit_requested_) {
+    loop_time_valid_ = false;
+    if (event_base_loop(base_, EVLOOP_ONCE | EVLOOP_NO_EXIT_ON_EMPTY) != 0) {
+      log::Error(absl::StrCat("dispatcher ", name_, ": libevent's loop failed"));
+      break;
+    }
+  }
+  loop_time_valid_ = false;
   running_here = outer;
+}
+
+MonotonicTime Dispatcher::ReadLoopTime() {
+  loop_time_ = std::chrono::steady_clock::now();
+  loop_time_valid_ = running_here == this;
+  return loop_time_;
 }
 
 void Dispatcher::Exit() {
   if (running_here == this) {
-    event_base_loopexit(base_, nullptr);
+    exit_requested_ = true;
   } else {
-    Post([this] { event_base_loopexit(base_, nullptr); });
+    Post([this] { exit_requested_ = true; });
   }
 }
 
@@ -514,15 +534,8 @@ void Dispatcher::RunDeferredDeletes() {
   }
 }
 
-MonotonicTime Dispatcher::CoarseNow() const {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &now);  // steady_clock is CLOCK_MONOTONIC
-  return MonotonicTime(std::chrono::duration_cast<MonotonicTime::duration>(
-      std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec)));
-}
-
 std::unique_ptr<Timer> Dispatcher::CreateTimer(std::function<void()> callback) {
-  return std::make_unique<TimerImpl>(base_, std::move(callback));
+  return std::make_unique<TimerImpl>(*this, base_, std::move(callback));
 }
 
 std::unique_ptr<SoonEvent> Dispatcher::CreateSoonEvent(std::function<void()> callback) {

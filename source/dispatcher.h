@@ -154,16 +154,19 @@ class Dispatcher {
                                     ResolveCallback callback);
 
   MonotonicTime Now() const { return std::chrono::steady_clock::now(); }
-  // The same clock as of its last tick (CLOCK_MONOTONIC_COARSE): behind Now() by at most a few
-  // milliseconds, at a fifth of its cost. For the idle bookkeeping every read and write of a
-  // connection updates; compare it only with itself.
-  MonotonicTime CoarseNow() const;
+  // Now() as read by the first call in this turn of the loop (one clock read per turn, not one
+  // per call): behind Now() by the time the turn has run since. For deadlines (timers count from
+  // it, as libevent's own timeouts count from the time it cached at the start of the turn) and
+  // for the idle bookkeeping every read and write of a connection updates. Latencies that are
+  // reported take Now(). Only on the dispatcher's thread; outside Run() it is Now().
+  MonotonicTime LoopTime() { return loop_time_valid_ ? loop_time_ : ReadLoopTime(); }
 
  private:
   static void OnPostedTrampoline(int fd, short events, void* arg);
   static void OnDeferredDeleteTrampoline(int fd, short events, void* arg);
   void RunPosted();
   void RunDeferredDeletes();
+  MonotonicTime ReadLoopTime();
   evdns_base* DnsBase();
 
   std::string name_;
@@ -178,6 +181,9 @@ class Dispatcher {
   std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(post_mutex_);
   std::vector<std::unique_ptr<DeferredDeletable>> to_delete_;
   std::vector<std::unique_ptr<DeferredDeletable>> spare_batch_;  // see RunDeferredDeletes()
+  MonotonicTime loop_time_;                                      // see LoopTime()
+  bool loop_time_valid_ = false;                                 // cleared by Run() between turns
+  bool exit_requested_ = false;                                  // by Exit(), on this thread
 };
 
 }  // namespace gateway

@@ -76,6 +76,52 @@ TEST(DispatcherTest, ExitFromAnotherThreadEndsRunEvenBeforeItStarted) {
   EXPECT_TRUE(ran_after);
 }
 
+TEST(DispatcherTest, ExitLetsTheCallbacksAlreadyActiveInItsTurnRun) {
+  Dispatcher dispatcher("test");
+  bool second_ran = false;
+  std::unique_ptr<SoonEvent> second = dispatcher.CreateSoonEvent([&] { second_ran = true; });
+  std::unique_ptr<SoonEvent> first = dispatcher.CreateSoonEvent([&] { dispatcher.Exit(); });
+  dispatcher.Post([&] {
+    first->Schedule();
+    second->Schedule();
+  });
+  dispatcher.Run();
+  EXPECT_TRUE(second_ran);
+}
+
+TEST(DispatcherTest, LoopTimeIsReadOncePerTurnOfTheLoop) {
+  Dispatcher dispatcher("test");
+  LoopRunner runner(dispatcher);
+  // Outside Run() it is the clock itself.
+  const MonotonicTime before = dispatcher.LoopTime();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  const MonotonicTime outside = dispatcher.LoopTime();
+  EXPECT_GE(outside - before, std::chrono::milliseconds(2));
+
+  MonotonicTime turn_start, in_soon, next_turn;
+  std::unique_ptr<Timer> later = dispatcher.CreateTimer([&] {
+    next_turn = dispatcher.LoopTime();
+    runner.Done();
+  });
+  std::unique_ptr<SoonEvent> soon = dispatcher.CreateSoonEvent([&] {
+    in_soon = dispatcher.LoopTime();  // the same turn
+    later->Enable(absl::Milliseconds(1));
+  });
+  dispatcher.Post([&] {
+    turn_start = dispatcher.LoopTime();
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    EXPECT_EQ(dispatcher.LoopTime(), turn_start);
+    EXPECT_GE(dispatcher.Now() - turn_start, std::chrono::milliseconds(3));
+    soon->Schedule();
+  });
+  EXPECT_TRUE(runner.Run());
+  EXPECT_GE(turn_start, outside);
+  EXPECT_EQ(in_soon, turn_start);
+  // The timer (due 1 ms after the turn began, so already due when the turn ended) fired in a
+  // later turn, which read the clock again.
+  EXPECT_GE(next_turn - turn_start, std::chrono::milliseconds(3));
+}
+
 TEST(DispatcherTest, TimerFiresOnceAndCanBeReArmedOrDisabled) {
   Dispatcher dispatcher("test");
   LoopRunner runner(dispatcher);

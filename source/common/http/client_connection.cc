@@ -152,9 +152,9 @@ void ClientConnection::OnConnected() {
   }
   evbuffer_add_buffer(bufferevent_get_output(bev_.get()), pending_.get());
   bufferevent_enable(bev_.get(), writer_ != nullptr ? EV_READ : EV_READ | EV_WRITE);
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   if (callbacks_ != nullptr) {
-    ArmExchangeTimer(dispatcher_.Now(), options_.stream_idle_timeout);
+    ArmExchangeTimer(dispatcher_.LoopTime(), options_.stream_idle_timeout);
   } else {
     timer_->Enable(options_.pool_idle_timeout);
   }
@@ -206,7 +206,7 @@ void ClientConnection::Start(ClientRequest& handle, RequestHead head, bool end_s
   method_ = head.method;
   request_complete_ = end_stream;
   response_started_ = false;
-  const MonotonicTime now = dispatcher_.Now();
+  const MonotonicTime now = dispatcher_.LoopTime();
   response_deadline_ =
       response_timeout == absl::InfiniteDuration()
           ? MonotonicTime::max()
@@ -251,7 +251,7 @@ void ClientConnection::Start(ClientRequest& handle, RequestHead head, bool end_s
   }
   if (state_ == State::kConnected) {
     reused_ = true;
-    last_activity_ = dispatcher_.CoarseNow();
+    last_activity_ = dispatcher_.LoopTime();
     ArmExchangeTimer(now, options_.stream_idle_timeout);
     Queued();
   } else if (response_deadline_ != MonotonicTime::max() &&
@@ -274,7 +274,7 @@ void ClientConnection::SendData(absl::string_view data, bool end_stream) {
     evbuffer_add(out, data.data(), data.size());
   }
   request_complete_ = end_stream;
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   Queued();
 }
 
@@ -374,7 +374,7 @@ void ClientConnection::OnRead() {
     Close();  // an idle connection has nothing to say; bytes here mean it is unusable
     return;
   }
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   if (read_hold_.HoldIfFull(bev_.get(), parser_.paused())) {
     return;  // the client reads slowly: the response waits in the full input
   }
@@ -404,7 +404,7 @@ void ClientConnection::ProcessInput() {
 }
 
 void ClientConnection::OnWrite() {
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   if (above_high_watermark_ &&
       evbuffer_get_length(bufferevent_get_output(bev_.get())) <= options_.buffer_bytes / 2) {
     above_high_watermark_ = false;
@@ -446,7 +446,7 @@ void ClientConnection::OnTimer() {
     Fail(start_failure_);
     return;
   }
-  const MonotonicTime now = dispatcher_.Now();
+  const MonotonicTime now = dispatcher_.LoopTime();
   if (AwaitingResponse() && now >= response_deadline_) {
     Fail(absl::DeadlineExceededError(
         absl::StrCat(origin_.Origin(), " did not answer within the response timeout")));
@@ -464,7 +464,7 @@ void ClientConnection::OnTimer() {
         Close();  // idle in the pool for too long
         return;
       }
-      const absl::Duration idle = absl::FromChrono(dispatcher_.CoarseNow() - last_activity_);
+      const absl::Duration idle = absl::FromChrono(now - last_activity_);
       if (idle < options_.stream_idle_timeout) {
         ArmExchangeTimer(now, options_.stream_idle_timeout - idle);
         return;

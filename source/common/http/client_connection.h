@@ -94,7 +94,7 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   void OnEvent(short events);
   void OnTimer();
   // During an exchange on an open connection: the timer set for the earlier of `idle_left` (what
-  // is left of the idle timeout) and the response deadline. `now` is Dispatcher::Now().
+  // is left of the idle timeout) and the response deadline. `now` is Dispatcher::LoopTime().
   void ArmExchangeTimer(MonotonicTime now, absl::Duration idle_left);
   bool AwaitingResponse() const { return callbacks_ != nullptr && !response_started_; }
   void OnResolved(absl::StatusOr<std::vector<Address>> addresses);
@@ -129,7 +129,7 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   std::vector<Address> addresses_;
   size_t next_address_ = 0;
   std::string last_error_;
-  MonotonicTime last_activity_;  // Dispatcher::CoarseNow() of the last read or write
+  MonotonicTime last_activity_;  // Dispatcher::LoopTime() of the last read or write
   bool reused_ = false;
 
   // The exchange in progress, if any.
@@ -139,7 +139,7 @@ class ClientConnection : public DeferredDeletable, private Parser::Callbacks {
   bool request_chunked_ = false;
   bool request_complete_ = false;
   bool response_started_ = false;
-  // Dispatcher::Now() by which the response's head is due; MonotonicTime::max() for none.
+  // Dispatcher::LoopTime() by which the response's head is due; MonotonicTime::max() for none.
   MonotonicTime response_deadline_ = MonotonicTime::max();
   bool response_keep_alive_ = true;
   bool interim_response_ = false;

@@ -76,7 +76,7 @@ ServerConnection::ServerConnection(Dispatcher& dispatcher, BufferEventPtr bev, c
   } else {
     bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
   }
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   // The first request must start within the header timeout; later ones get the idle timeout.
   ArmTimer(limits_.header_timeout);
 }
@@ -108,7 +108,7 @@ void ServerConnection::OnRead() {
     evbuffer_drain(input, evbuffer_get_length(input));
     return;
   }
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   if (read_hold_.HoldIfFull(bev_.get(), parser_.paused())) {
     return;  // a pipelined request, or a paused body, fills the input: nothing to parse yet
   }
@@ -147,7 +147,7 @@ void ServerConnection::OnWrite() {
     Close(StreamEnd::kComplete);
     return;
   }
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   if (above_high_watermark_ && buffered <= limits_.buffer_bytes / 2) {
     above_high_watermark_ = false;
     if (stream_ != nullptr) {
@@ -200,7 +200,7 @@ void ServerConnection::OnTlsError() {
 }
 
 void ServerConnection::OnTimer() {
-  const MonotonicTime now = dispatcher_.CoarseNow();
+  const MonotonicTime now = dispatcher_.LoopTime();
   switch (phase_) {
     case Phase::kIdle:
       if (OutputProgressed()) {
@@ -280,7 +280,7 @@ void ServerConnection::OnRequestHead(RequestHead&& head, const Parser::Framing& 
   request_has_body_ = framing.has_body;
   request_version_minor_ = head.version_minor;
   head_request_ = head.method == "HEAD";
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   ArmTimer(limits_.stream_idle_timeout);
 
   if (framing.content_length.value_or(0) > limits_.max_request_body_bytes) {
@@ -403,7 +403,7 @@ void ServerConnection::EncodeHeaders(ResponseHead head, bool end_stream) {
     return;
   }
   response_started_ = true;
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   Queued();
   if (end_stream) {
     OnResponseComplete();
@@ -431,7 +431,7 @@ void ServerConnection::EncodeData(absl::string_view data, bool end_stream) {
       evbuffer_add(output, data.data(), data.size());
     }
   }
-  last_activity_ = dispatcher_.CoarseNow();
+  last_activity_ = dispatcher_.LoopTime();
   Queued();
   if (end_stream) {
     if (response_chunked_) {

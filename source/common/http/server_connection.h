@@ -171,7 +171,7 @@ class ServerConnection : public ResponseEncoder,
   std::unique_ptr<DirectWriter> writer_;  // plain sockets; TLS output is libevent's to write
   ReadHold read_hold_;
   absl::Duration timer_timeout_;
-  MonotonicTime last_activity_;  // Dispatcher::CoarseNow() of the last read or write
+  MonotonicTime last_activity_;  // Dispatcher::LoopTime() of the last read or write
 
   Phase phase_ = Phase::kIdle;
   std::unique_ptr<ServerStream> stream_;
