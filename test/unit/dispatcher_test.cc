@@ -1,8 +1,16 @@
 #include "source/dispatcher.h"
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/util.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -249,6 +257,58 @@ TEST(DispatcherTest, ASoonEventRunsOncePerSchedulingAndMayScheduleItselfAgain) {
   });
   EXPECT_TRUE(runner.Run(absl::Seconds(5)));
   EXPECT_EQ(runs, 2);
+}
+
+// A plain socket's read callback and the soon events it schedules: they run as soon as it
+// returns, before the turn's other callbacks (a timer that came due in the same turn); one
+// destroyed before its turn never runs; one scheduled after the read runs as an event.
+TEST(DispatcherTest, SoonEventsScheduledByAReadRunWhenItsCallbackReturns) {
+  struct Seen {
+    Dispatcher* dispatcher;
+    std::vector<std::string> order;
+    std::unique_ptr<SoonEvent> first, second, third, later;
+  };
+  Dispatcher dispatcher("test");
+  LoopRunner runner(dispatcher);
+  Seen seen{&dispatcher, {}, nullptr, nullptr, nullptr, nullptr};
+  seen.first = dispatcher.CreateSoonEvent([&] {
+    seen.order.push_back("first");
+    seen.second.reset();  // scheduled, destroyed before its turn
+    seen.later->Schedule();
+  });
+  seen.second = dispatcher.CreateSoonEvent([&] { seen.order.push_back("second"); });
+  seen.third = dispatcher.CreateSoonEvent([&] { seen.order.push_back("third"); });
+  seen.later = dispatcher.CreateSoonEvent([&] {
+    seen.order.push_back("later");
+    runner.Done();
+  });
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  evutil_make_socket_nonblocking(fds[0]);
+  BufferEventPtr bev = dispatcher.CreateSocketBufferEvent(fds[0]);
+  bufferevent_setcb(
+      bev.get(),
+      [](bufferevent* read_bev, void* arg) {
+        auto* seen = static_cast<Seen*>(arg);
+        evbuffer_drain(bufferevent_get_input(read_bev), 1024);
+        seen->first->Schedule();
+        seen->second->Schedule();
+        seen->third->Schedule();
+        seen->first->Schedule();  // again: still once
+        seen->third.reset();
+        seen->order.push_back("read");
+      },
+      nullptr, nullptr, &seen);
+  bufferevent_enable(bev.get(), EV_READ);
+  ASSERT_EQ(::write(fds[1], "x", 1), 1);
+  // Due at once: active in the first turn, after the read (libevent activates timeouts after
+  // the sockets epoll reported).
+  std::unique_ptr<Timer> timer = dispatcher.CreateTimer([&] { seen.order.push_back("timer"); });
+  timer->Enable(absl::ZeroDuration());
+  EXPECT_TRUE(runner.Run());
+  EXPECT_EQ(seen.order, (std::vector<std::string>{"read", "first", "timer", "later"}));
+  bev.reset();
+  ::close(fds[1]);
 }
 
 TEST(DispatcherTest, DeferredDeleteWaitsForTheCurrentCallback) {

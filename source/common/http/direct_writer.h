@@ -5,8 +5,8 @@
 // A bufferevent writes by adding its write event when output is queued (epoll_ctl), waiting a
 // turn of the loop for the socket to be writable (epoll_wait), writing, and removing the event
 // again (epoll_ctl): three system calls around each write to a socket that nearly always has
-// room. A DirectWriter keeps the write event off and writes once per turn of the loop, after the
-// callbacks that queued output have returned (a head and its body leave in one writev). Only when
+// room. A DirectWriter keeps the write event off and writes when the callback that queued output
+// has returned, in the same turn of the loop (a head and its body leave in one writev). Only when
 // the socket is full, or failed, is the rest handed to libevent, which writes it when it can, or
 // reports the error through the bufferevent's event callback as before; once libevent has
 // emptied the output, direct writes resume.
