@@ -264,13 +264,12 @@ TEST(DispatcherTest, ASoonEventRunsOncePerSchedulingAndMayScheduleItselfAgain) {
 // destroyed before its turn never runs; one scheduled after the read runs as an event.
 TEST(DispatcherTest, SoonEventsScheduledByAReadRunWhenItsCallbackReturns) {
   struct Seen {
-    Dispatcher* dispatcher;
     std::vector<std::string> order;
     std::unique_ptr<SoonEvent> first, second, third, later;
   };
   Dispatcher dispatcher("test");
   LoopRunner runner(dispatcher);
-  Seen seen{&dispatcher, {}, nullptr, nullptr, nullptr, nullptr};
+  Seen seen;
   seen.first = dispatcher.CreateSoonEvent([&] {
     seen.order.push_back("first");
     seen.second.reset();  // scheduled, destroyed before its turn
