@@ -119,7 +119,12 @@ class Dispatcher {
   std::unique_ptr<SoonEvent> CreateSoonEvent(std::function<void()> callback);
   // Watches `fd` (not taken over); nothing is reported until SetEnabled().
   std::unique_ptr<FileEvent> CreateFileEvent(int fd, FileReadyCallback callback);
-  std::unique_ptr<SignalWatch> WatchSignal(int signal_number, std::function<void()> callback);
+  // Runs `callback` on this loop each time `signal_number` arrives, read from a signalfd. The
+  // signal must be blocked in every thread of the process (block it before starting any), so that
+  // it waits in the kernel for the loop; fails (FailedPrecondition) if it is not blocked in the
+  // calling thread.
+  absl::StatusOr<std::unique_ptr<SignalWatch>> WatchSignal(int signal_number,
+                                                           std::function<void()> callback);
   // Starts accepting on `listen_fd` (a bound, listening socket); takes ownership of it.
   std::unique_ptr<Listener> CreateListener(int listen_fd, AcceptCallback callback);
 

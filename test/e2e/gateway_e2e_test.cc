@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -153,35 +154,43 @@ TEST_F(GatewayE2eTest, SigtermLetsASlowRequestFinishThenExitsZero) {
   EXPECT_EQ(gateway->Wait(absl::Seconds(5)), 0) << gateway->Output();
 }
 
-// The watched signals go to the main thread alone, whose loop watches them: every other thread
-// (workers, the blocking pool, the access log's writer) blocks them.
-TEST_F(GatewayE2eTest, OnlyTheMainThreadTakesTheSignalsItWatches) {
+// No thread takes the watched signals with a handler: every thread blocks them, and the main loop
+// reads them from signalfds, one per signal.
+TEST_F(GatewayE2eTest, EveryThreadBlocksTheWatchedSignalsAndTheMainLoopReadsThem) {
   std::unique_ptr<Gateway> gateway = Start();
   const uint64_t watched = (uint64_t{1} << (SIGTERM - 1)) | (uint64_t{1} << (SIGINT - 1)) |
                            (uint64_t{1} << (SIGHUP - 1));
-  int others = 0;
-  for (const auto& task :
-       std::filesystem::directory_iterator(absl::StrCat("/proc/", gateway->pid(), "/task"))) {
-    std::ifstream status(task.path() / "status");
+  const std::string proc = absl::StrCat("/proc/", gateway->pid());
+  // The hex value of the line starting with `key` in a /proc file, if there is one.
+  auto hex_field = [](const std::filesystem::path& file,
+                      absl::string_view key) -> std::optional<uint64_t> {
+    std::ifstream in(file);
     std::string line;
-    uint64_t blocked = 0;
-    bool found = false;
-    while (std::getline(status, line)) {
-      if (absl::StartsWith(line, "SigBlk:")) {
-        found = absl::SimpleHexAtoi(absl::StripAsciiWhitespace(line.substr(7)), &blocked);
+    while (std::getline(in, line)) {
+      uint64_t value = 0;
+      if (absl::StartsWith(line, key) &&
+          absl::SimpleHexAtoi(absl::StripAsciiWhitespace(line.substr(key.size())), &value)) {
+        return value;
       }
     }
-    ASSERT_TRUE(found) << task.path();
-    if (task.path().filename() == std::to_string(gateway->pid())) {
-      EXPECT_EQ(blocked & watched, 0u) << "the main thread blocks a watched signal";
-    } else {
-      EXPECT_EQ(blocked & watched, watched) << "thread " << task.path().filename();
-      ++others;
-    }
+    return std::nullopt;
+  };
+  int threads = 0;
+  for (const auto& task : std::filesystem::directory_iterator(proc + "/task")) {
+    const std::optional<uint64_t> blocked = hex_field(task.path() / "status", "SigBlk:");
+    ASSERT_TRUE(blocked.has_value()) << task.path();
+    EXPECT_EQ(*blocked & watched, watched) << "thread " << task.path().filename();
+    ++threads;
   }
-  EXPECT_GE(others, 2);  // the two workers at least
+  EXPECT_GE(threads, 3);  // the main thread and the two workers at least
+  uint64_t read_by_signalfds = 0;
+  for (const auto& fd : std::filesystem::directory_iterator(proc + "/fdinfo")) {
+    read_by_signalfds |= hex_field(fd.path(), "sigmask:").value_or(0);
+  }
+  EXPECT_EQ(read_by_signalfds, watched);
   gateway->Signal(SIGTERM);
   EXPECT_EQ(gateway->Wait(absl::Seconds(30)), 0) << gateway->Output();
+  EXPECT_THAT(gateway->Output(), HasSubstr("SIGTERM: draining"));
 }
 
 TEST_F(GatewayE2eTest, DrainDeadlineClosesWhatIsStillOpen) {

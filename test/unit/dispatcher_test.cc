@@ -4,6 +4,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/util.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -14,12 +16,15 @@
 #include <thread>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/support/test_server.h"
 
 namespace gateway {
 namespace {
 
+using ::testing::HasSubstr;
 using testing::LoopRunner;
 
 TEST(DispatcherTest, RunsWorkPostedFromAnotherThreadInOrder) {
@@ -328,6 +333,52 @@ TEST(DispatcherTest, DeferredDeleteWaitsForTheCurrentCallback) {
   EXPECT_TRUE(runner.Run());
   EXPECT_FALSE(destroyed_inside_callback);
   EXPECT_TRUE(destroyed);
+}
+
+// Blocks `signal_number` in the calling thread for its lifetime; restores the mask after.
+class BlockSignal {
+ public:
+  explicit BlockSignal(int signal_number) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, signal_number);
+    pthread_sigmask(SIG_BLOCK, &set, &previous_);
+  }
+  ~BlockSignal() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+
+ private:
+  sigset_t previous_;
+};
+
+TEST(DispatcherTest, WatchingASignalThisThreadDoesNotBlockIsRefused) {
+  Dispatcher dispatcher("test");
+  absl::StatusOr<std::unique_ptr<SignalWatch>> watch = dispatcher.WatchSignal(SIGUSR2, [] {});
+  EXPECT_EQ(watch.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(watch.status().message()), HasSubstr("not blocked"));
+}
+
+// A signal sent before the watch exists waits in the kernel and is read when the loop runs; each
+// later one is read once, with no handler run in any thread.
+TEST(DispatcherTest, AWatchedSignalIsReadByTheLoopOnceEachTimeItArrives) {
+  BlockSignal blocked(SIGUSR1);
+  ASSERT_EQ(pthread_kill(pthread_self(), SIGUSR1), 0);  // before the watch: it waits
+  Dispatcher dispatcher("test");
+  LoopRunner runner(dispatcher);
+  int seen = 0;
+  absl::StatusOr<std::unique_ptr<SignalWatch>> watch = dispatcher.WatchSignal(SIGUSR1, [&] {
+    ++seen;
+    if (seen == 1) {
+      pthread_kill(pthread_self(), SIGUSR1);  // the loop's thread: read on a later turn
+    } else {
+      dispatcher.Post([&] { runner.Done(); });
+    }
+  });
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  EXPECT_TRUE(runner.Run());
+  EXPECT_EQ(seen, 2);
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGUSR1), 0);  // both were taken, none is left over
 }
 
 TEST(DispatcherTest, ResolvesLocalhostWithoutBlocking) {
