@@ -52,7 +52,9 @@ ActiveRequest::ActiveRequest(const FilterChain& chain, WorkerServices services,
     : chain_(chain), services_(services), encoder_(encoder) {
   context_.request_id = std::move(request_id);
   context_.peer = encoder.peer();
-  context_.start_time = services_.dispatcher.Now();
+  // The head's last bytes were read in this turn of the loop, and the connection took the
+  // turn's clock reading then (its idle bookkeeping): no clock read of its own.
+  context_.start_time = services_.dispatcher.LoopTime();
 }
 
 ActiveRequest::~ActiveRequest() {

@@ -82,7 +82,13 @@ class TimerImpl : public Timer {
     if (delay < absl::ZeroDuration()) {
       delay = absl::ZeroDuration();
     }
-    const MonotonicTime deadline = dispatcher_.LoopTime() + absl::ToChronoNanoseconds(delay);
+    if (delay != converted_delay_) {
+      // A timer is nearly always enabled with the delay it had before (a connection's timeout,
+      // once per message): Abseil's conversion (out of line) runs when the delay changes.
+      converted_delay_ = delay;
+      converted_ = absl::ToChronoNanoseconds(delay);
+    }
+    const MonotonicTime deadline = dispatcher_.LoopTime() + converted_;
     deadline_ = deadline;
     if (armed_ && deadline >= armed_for_) {
       return;  // the event fires first and waits again
@@ -119,8 +125,10 @@ class TimerImpl : public Timer {
   std::function<void()> callback_;
   event event_;
   bool armed_ = false;
-  MonotonicTime armed_for_;  // when the event was armed to fire
-  MonotonicTime deadline_;   // when the callback is due
+  MonotonicTime armed_for_;                // when the event was armed to fire
+  MonotonicTime deadline_;                 // when the callback is due
+  absl::Duration converted_delay_;         // the last delay Enable() was given...
+  std::chrono::nanoseconds converted_{0};  // ...as a std::chrono duration
 };
 
 class SoonEventImpl;

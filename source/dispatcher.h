@@ -162,8 +162,9 @@ class Dispatcher {
   // Now() as read by the first call in this turn of the loop (one clock read per turn, not one
   // per call): behind Now() by the time the turn has run since. For deadlines (timers count from
   // it, as libevent's own timeouts count from the time it cached at the start of the turn) and
-  // for the idle bookkeeping every read and write of a connection updates. Latencies that are
-  // reported take Now(). Only on the dispatcher's thread; outside Run() it is Now().
+  // for the idle bookkeeping every read and write of a connection updates, and for when a
+  // request began (its head was read in this turn). The other ends of reported latencies take
+  // Now(). Only on the dispatcher's thread; outside Run() it is Now().
   MonotonicTime LoopTime() { return loop_time_valid_ ? loop_time_ : ReadLoopTime(); }
 
  private:
