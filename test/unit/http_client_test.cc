@@ -105,7 +105,8 @@ class HttpClientTest : public ::testing::Test {
   }
 
   absl::StatusOr<FetchResponse> Fetch(HttpClient& client, const Url& url, RequestHead head,
-                                      std::string body = "", size_t max_body = 1 << 20) {
+                                      std::string body = "", size_t max_body = 1 << 20,
+                                      AddressPolicy policy = AddressPolicy::kAny) {
     absl::StatusOr<FetchResponse> result = absl::UnknownError("no answer");
     std::unique_ptr<UpstreamRequest> request = client.Fetch(
         url, std::move(head), std::move(body),
@@ -113,7 +114,7 @@ class HttpClientTest : public ::testing::Test {
           result = std::move(response);
           runner_.Done();
         },
-        max_body);
+        max_body, absl::Seconds(15), policy);
     EXPECT_TRUE(runner_.Run(absl::Seconds(10)));
     return result;
   }
@@ -553,6 +554,38 @@ TEST_F(HttpClientTest, PausedReadingStopsTheUpstreamInsteadOfBuffering) {
   EXPECT_EQ(recorder.body.size(), kTotal);
 }
 
+// The pool is keyed by scheme, host, port and address policy: a request never rides a kept-alive
+// connection made for another of them (HttpClient::Send() keeps the last key it built).
+TEST_F(HttpClientTest, EachOriginAndAddressPolicyKeepsItsOwnConnections) {
+  TestServer a(Echo());
+  TestServer b(Echo());
+  HttpClient& client = Client();
+  for (int round = 0; round < 2; ++round) {
+    for (TestServer* server : {&a, &b, &a}) {
+      absl::StatusOr<FetchResponse> response = Fetch(client, LocalUrl(server->port()), Get("/"));
+      ASSERT_TRUE(response.ok()) << response.status();
+      EXPECT_THAT(response->body, HasSubstr(absl::StrCat(":", server->port(), " ")));
+    }
+  }
+  // The same address by another host name is another origin.
+  absl::StatusOr<FetchResponse> by_name =
+      Fetch(client, LocalUrl(a.port(), "http", "localhost"), Get("/"));
+  ASSERT_TRUE(by_name.ok()) << by_name.status();
+  EXPECT_THAT(by_name->body, HasSubstr(absl::StrCat("host=localhost:", a.port())));
+  EXPECT_EQ(a.accepted(), 2);
+  EXPECT_EQ(b.accepted(), 1);
+  EXPECT_EQ(client.idle_count(), 3u);
+  // A public-only request to an origin with an idle connection does not take it.
+  absl::StatusOr<FetchResponse> refused =
+      Fetch(client, LocalUrl(a.port()), Get("/"), "", 1 << 20, AddressPolicy::kPublicOnly);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(a.accepted(), 2);
+  EXPECT_EQ(client.idle_count(), 3u);
+  // And the next request of the first kind still finds its own.
+  ASSERT_TRUE(Fetch(client, LocalUrl(a.port()), Get("/")).ok());
+  EXPECT_EQ(a.accepted(), 2);
+}
+
 TEST_F(HttpClientTest, OpensANewConnectionWhenTheUpstreamClosedTheIdleOne) {
   ConnectionLimits limits;
   limits.idle_timeout = absl::Milliseconds(50);
@@ -575,15 +608,9 @@ TEST_F(HttpClientTest, OpensANewConnectionWhenTheUpstreamClosedTheIdleOne) {
 
 TEST_F(HttpClientTest, PublicOnlyRequestsNeverReachPrivateAddresses) {
   TestServer server(Echo());
-  absl::StatusOr<FetchResponse> refused = absl::UnknownError("no answer");
-  std::unique_ptr<UpstreamRequest> request = Client().Fetch(
-      LocalUrl(server.port(), "http", "localhost"), Get("/"), "",
-      [&](absl::StatusOr<FetchResponse> response) {
-        refused = std::move(response);
-        runner_.Done();
-      },
-      1 << 20, absl::Seconds(5), AddressPolicy::kPublicOnly);
-  ASSERT_TRUE(runner_.Run());
+  absl::StatusOr<FetchResponse> refused =
+      Fetch(Client(), LocalUrl(server.port(), "http", "localhost"), Get("/"), "", 1 << 20,
+            AddressPolicy::kPublicOnly);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(refused.status().message(), HasSubstr("is not a public address"));
   EXPECT_EQ(server.accepted(), 0);

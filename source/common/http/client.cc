@@ -97,7 +97,16 @@ std::unique_ptr<UpstreamRequest> HttpClient::Send(const Url& origin, RequestHead
                                                   absl::Duration response_timeout) {
   auto request = std::make_unique<ClientRequest>();
   ClientConnection* connection = nullptr;
-  ClientConnection::WritePoolKey(origin, policy, pool_key_);
+  if (pool_key_.empty() || policy != pool_key_policy_ || origin.port != pool_key_origin_.port ||
+      origin.host != pool_key_origin_.host || origin.scheme != pool_key_origin_.scheme) {
+    // Most requests go where the one before went: the key is built again only for another
+    // origin or policy (formatting it cost more than the rest of the lookup).
+    ClientConnection::WritePoolKey(origin, policy, pool_key_);
+    pool_key_origin_.scheme = origin.scheme;
+    pool_key_origin_.host = origin.host;
+    pool_key_origin_.port = origin.port;
+    pool_key_policy_ = policy;
+  }
   auto idle = idle_.find(pool_key_);
   if (idle != idle_.end() && !idle->second.empty()) {
     // The most recently used connection first: the one least likely to be timing out.

@@ -137,7 +137,10 @@ class HttpClient : private ClientConnectionOwner {
   tls::SslCtxPtr tls_context_;
   absl::flat_hash_map<ClientConnection*, std::unique_ptr<ClientConnection>> connections_;
   absl::flat_hash_map<std::string, std::vector<ClientConnection*>> idle_;
-  std::string pool_key_;  // Send()'s lookup key, kept for its room
+  // Send()'s lookup key, kept with the scheme, host, port and policy it was built for.
+  std::string pool_key_;
+  Url pool_key_origin_;
+  AddressPolicy pool_key_policy_ = AddressPolicy::kAny;
 };
 
 }  // namespace gateway::http
