@@ -65,6 +65,9 @@ struct ForwardConfig {
 // that some servers take for a slash, could be resolved by the upstream (or a proxy in front of
 // it) to another of its paths, where the upstream token would then be spent.
 bool StaysUnderTheEndpoint(absl::string_view suffix) {
+  if (suffix.empty()) {
+    return true;  // the endpoint itself: most requests (no lower-case copy to make)
+  }
   const std::string lower = absl::AsciiStrToLower(suffix);
   for (absl::string_view hidden : {"%2e", "%2f", "%5c", "\\"}) {
     if (absl::StrContains(lower, hidden)) {
