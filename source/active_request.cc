@@ -52,8 +52,8 @@ ActiveRequest::ActiveRequest(const FilterChain& chain, WorkerServices services,
     : chain_(chain), services_(services), encoder_(encoder) {
   context_.request_id = std::move(request_id);
   context_.peer = encoder.peer();
-  // The head's last bytes were read in this turn of the loop, and the connection took the
-  // turn's clock reading then (its idle bookkeeping): no clock read of its own.
+  // The request begins in this turn of the loop, whose clock reading its connection has taken
+  // (the idle bookkeeping of its reads and writes): no clock read of its own.
   context_.start_time = services_.dispatcher.LoopTime();
 }
 
