@@ -28,14 +28,12 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
  && strip /build/mcp-oauth-gateway
 
 FROM debian:12-slim
-# runtime packages: what `ldd mcp-oauth-gateway` resolves to, plus CA certificates for https
-# upstreams.
+# runtime packages: what `ldd mcp-oauth-gateway` resolves to (libevent, Abseil and jemalloc are
+# linked in statically), plus CA certificates for https upstreams.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates \
-      libabsl20220623 libevent-core-2.1-7 libevent-extra-2.1-7 libevent-openssl-2.1-7 \
-      libevent-pthreads-2.1-7 libhiredis0.14 libjemalloc2 libsqlite3-0 libssl3 \
-      libyaml-cpp0.7 \
+      libhiredis0.14 libsqlite3-0 libssl3 libyaml-cpp0.7 \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --user-group --home-dir /var/lib/mcp-oauth-gateway \
       --create-home --shell /usr/sbin/nologin gateway
