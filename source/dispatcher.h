@@ -25,6 +25,7 @@
 #include "source/common/net.h"
 
 struct bufferevent;
+struct evbuffer;
 struct event;
 struct event_base;
 struct evdns_base;
@@ -132,10 +133,23 @@ class Dispatcher {
   // itself (ReadSocketDirectly). `fd` may be -1 for a client socket that
   // bufferevent_socket_connect() will create; call ReadSocketDirectly() after that call, which
   // assigns the read event anew.
-  BufferEventPtr CreateSocketBufferEvent(int fd);
+  // With SocketReads::kOffered, the bytes of a read that finds the input empty are offered to
+  // the read callback where they were read instead (OfferedInput()).
+  enum class SocketReads { kIntoInput, kOffered };
+  BufferEventPtr CreateSocketBufferEvent(int fd, SocketReads reads = SocketReads::kIntoInput);
   // Has a plain socket bufferevent read its socket with the dispatcher's own read callback
   // instead of libevent's: no ioctl(FIONREAD) before each read (see dispatcher.cc).
-  static void ReadSocketDirectly(bufferevent* bev);
+  static void ReadSocketDirectly(bufferevent* bev, SocketReads reads = SocketReads::kIntoInput);
+  // For the read callback of a bufferevent made with SocketReads::kOffered, which parses its
+  // input as it comes: the bytes just read for `input` that are not in it, to be taken before
+  // it (empty for any other input, or outside the read callback). So a read is parsed where it
+  // was read, without the copy into the input and the drain. TakeOffered() says how many of
+  // them the callback used (from the front); KeepOffered() appends the rest to `input`, as
+  // they would have been, and the read callback's return does so too. Nothing else may see the
+  // input in between: it lacks those bytes.
+  static absl::string_view OfferedInput(const evbuffer* input);
+  static void TakeOffered(size_t bytes);
+  static void KeepOffered(evbuffer* input);
   // Bounds `bev`'s input at `bytes` (libevent's read high watermark; low stays 0), as
   // bufferevent_setwatermark(bev, EV_READ, 0, bytes) does, at less cost for a bufferevent that
   // reads directly (see dispatcher.cc). Call it before or after ReadSocketDirectly().

@@ -160,8 +160,9 @@ void Worker::OnAccept(int fd, const Address& peer) {
   if (recorder_ != nullptr) {
     recorder_->metrics().Add(Gauge::kConnections, 1);
   }
-  connections_.Add(ssl == nullptr ? dispatcher_.CreateSocketBufferEvent(fd)
-                                  : dispatcher_.CreateTlsBufferEvent(fd, ssl, /*server=*/true),
+  connections_.Add(ssl == nullptr
+                       ? dispatcher_.CreateSocketBufferEvent(fd, Dispatcher::SocketReads::kOffered)
+                       : dispatcher_.CreateTlsBufferEvent(fd, ssl, /*server=*/true),
                    peer);
 }
 

@@ -78,7 +78,8 @@ void TestServer::OnAccept(int fd, const Address& peer) {
   if (tls_context_ != nullptr) {
     bev = dispatcher_.CreateTlsBufferEvent(fd, SSL_new(tls_context_), /*server=*/true);
   } else {
-    bev = dispatcher_.CreateSocketBufferEvent(fd);
+    // As the gateway's workers make them for their connections.
+    bev = dispatcher_.CreateSocketBufferEvent(fd, Dispatcher::SocketReads::kOffered);
   }
   connections_->Add(std::move(bev), peer);
 }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -320,6 +321,121 @@ TEST_F(SocketReadTcpTest, AResetIsAnErrorEvent) {
   ASSERT_TRUE(runner_.Run());
   EXPECT_EQ(events_, BEV_EVENT_READING | BEV_EVENT_ERROR);
   EXPECT_EQ(bufferevent_get_enabled(bev_.get()) & EV_READ, 0);
+}
+
+// SocketReads::kOffered: a read that finds the input empty offers its bytes to the read callback
+// where they were read (Dispatcher::OfferedInput()); the callback takes some from the front
+// (TakeOffered()) and the rest joins the input when it returns. A read that finds bytes in the
+// input appends to them, so the order holds.
+class OfferedReadTest : public ::testing::Test {
+ protected:
+  OfferedReadTest() : dispatcher_("test"), runner_(dispatcher_) {}
+  ~OfferedReadTest() override {
+    bev_.reset();
+    other_.reset();
+    ::close(peer_);
+  }
+
+  void Start(Dispatcher::SocketReads reads) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    evutil_make_socket_nonblocking(fds[0]);
+    bev_ = dispatcher_.CreateSocketBufferEvent(fds[0], reads);
+    peer_ = fds[1];
+    other_ = dispatcher_.CreateSocketBufferEvent(-1);
+    bufferevent_setcb(bev_.get(), &OfferedReadTest::OnRead, nullptr, nullptr, this);
+    bufferevent_enable(bev_.get(), EV_READ);
+  }
+
+  // Records what is offered and what the input holds, takes `take_` of the offered bytes.
+  static void OnRead(bufferevent* bev, void* arg) {
+    auto* test = static_cast<OfferedReadTest*>(arg);
+    evbuffer* input = bufferevent_get_input(bev);
+    test->offered_.emplace_back(Dispatcher::OfferedInput(input));
+    test->other_offered_ +=
+        std::string(Dispatcher::OfferedInput(bufferevent_get_input(test->other_.get())));
+    test->held_.push_back(Contents(input));
+    Dispatcher::TakeOffered(std::min(test->take_, test->offered_.back().size()));
+    test->runner_.Done();
+  }
+
+  // Takes 2 of the offered bytes, keeps the rest, and records what it sees after that.
+  static void OnReadKeeping(bufferevent* bev, void* arg) {
+    auto* test = static_cast<OfferedReadTest*>(arg);
+    evbuffer* input = bufferevent_get_input(bev);
+    Dispatcher::TakeOffered(2);
+    Dispatcher::KeepOffered(input);
+    test->offered_.emplace_back(Dispatcher::OfferedInput(input));
+    test->held_.push_back(Contents(input));
+    test->runner_.Done();
+  }
+
+  static std::string Contents(evbuffer* input) {
+    std::string contents(evbuffer_get_length(input), '\0');
+    evbuffer_copyout(input, contents.data(), contents.size());
+    return contents;
+  }
+
+  // Sends `data` and runs the loop until the read callback ran for it.
+  void Deliver(const std::string& data) {
+    WriteAll(peer_, data);
+    ASSERT_TRUE(runner_.Run());
+  }
+
+  Dispatcher dispatcher_;
+  LoopRunner runner_;
+  BufferEventPtr bev_;
+  BufferEventPtr other_;  // another input, never offered this one's bytes
+  int peer_ = -1;
+  size_t take_ = 0;
+  std::vector<std::string> offered_;
+  std::vector<std::string> held_;
+  std::string other_offered_;
+};
+
+TEST_F(OfferedReadTest, WhatTheCallbackLeavesJoinsTheInputAndLaterReadsFollowIt) {
+  Start(Dispatcher::SocketReads::kOffered);
+  take_ = 6;
+  Deliver("hello world");
+  ASSERT_EQ(offered_.size(), 1u);
+  EXPECT_EQ(offered_[0], "hello world");
+  EXPECT_EQ(held_[0], "");  // not copied into the input
+  evbuffer* input = bufferevent_get_input(bev_.get());
+  EXPECT_EQ(Contents(input), "world");             // the untaken rest, after the callback returned
+  EXPECT_EQ(Dispatcher::OfferedInput(input), "");  // nothing offered outside the callback
+
+  Deliver("!");  // the input holds bytes: appended behind them, not offered
+  ASSERT_EQ(offered_.size(), 2u);
+  EXPECT_EQ(offered_[1], "");
+  EXPECT_EQ(held_[1], "world!");
+
+  evbuffer_drain(input, evbuffer_get_length(input));
+  take_ = 100;
+  Deliver("all of it");  // the input empty again: offered, and all taken
+  EXPECT_EQ(offered_[2], "all of it");
+  EXPECT_EQ(Contents(input), "");
+  EXPECT_EQ(other_offered_, "");
+}
+
+TEST_F(OfferedReadTest, ABufferEventMadeToReadIntoItsInputIsOfferedNothing) {
+  Start(Dispatcher::SocketReads::kIntoInput);
+  take_ = 100;
+  Deliver("hello");
+  ASSERT_EQ(offered_.size(), 1u);
+  EXPECT_EQ(offered_[0], "");
+  EXPECT_EQ(held_[0], "hello");
+}
+
+// KeepOffered() inside the callback puts the rest in the input at once (a parser that paused):
+// the callback then sees it there, and the return appends nothing twice.
+TEST_F(OfferedReadTest, KeptBytesAreInTheInputBeforeTheCallbackReturns) {
+  Start(Dispatcher::SocketReads::kOffered);
+  bufferevent_setcb(bev_.get(), &OfferedReadTest::OnReadKeeping, nullptr, nullptr, this);
+  Deliver("abcdef");
+  ASSERT_EQ(held_.size(), 1u);
+  EXPECT_EQ(held_[0], "cdef");
+  EXPECT_EQ(offered_[0], "");
+  EXPECT_EQ(Contents(bufferevent_get_input(bev_.get())), "cdef");
 }
 
 }  // namespace

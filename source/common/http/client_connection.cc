@@ -121,7 +121,7 @@ void ClientConnection::TryNextAddress() {
       // An upstream that closes without close_notify still ends a close-delimited body.
       bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
     } else {
-      bev_ = dispatcher_.CreateSocketBufferEvent(-1);
+      bev_ = dispatcher_.CreateSocketBufferEvent(-1, Dispatcher::SocketReads::kOffered);
     }
     bufferevent_setcb(bev_.get(), &ClientConnection::OnReadTrampoline,
                       &ClientConnection::OnWriteTrampoline, &ClientConnection::OnEventTrampoline,
@@ -131,7 +131,8 @@ void ClientConnection::TryNextAddress() {
     if (bufferevent_socket_connect(bev_.get(), address.sockaddr_ptr(),
                                    static_cast<int>(address.length)) == 0) {
       if (*tls_context_ == nullptr) {
-        Dispatcher::ReadSocketDirectly(bev_.get());  // the connect assigned the read event anew
+        // The connect assigned the read event anew.
+        Dispatcher::ReadSocketDirectly(bev_.get(), Dispatcher::SocketReads::kOffered);
       }
       state_ = State::kConnecting;
       return;

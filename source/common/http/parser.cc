@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "source/dispatcher.h"
 
 namespace gateway::http {
 namespace {
@@ -41,6 +42,12 @@ void Parser::Dispatch(evbuffer* input) {
   while (error_ == Error::kNone && !paused_) {
     const size_t buffered = evbuffer_get_length(input);
     if (buffered == 0) {
+      // The bytes just read, when the read offers them where they are (they follow the input).
+      const absl::string_view offered = Dispatcher::OfferedInput(input);
+      if (!offered.empty()) {
+        Dispatcher::TakeOffered(Execute(offered.data(), offered.size()));
+        continue;
+      }
       // A parser paused in a callback may have steps left that read no byte (the end of a
       // bodyless message after its head): they run now, not when the next byte comes.
       if (stopped_in_callback_) {
@@ -52,6 +59,8 @@ void Parser::Dispatch(evbuffer* input) {
     evbuffer_peek(input, -1, nullptr, &chunk, 1);
     evbuffer_drain(input, Execute(static_cast<const char*>(chunk.iov_base), chunk.iov_len));
   }
+  // Paused or failed: offered bytes not parsed wait in the input like any others.
+  Dispatcher::KeepOffered(input);
   dispatching_ = false;
 }
 

@@ -69,8 +69,9 @@ class Parser {
   Parser(const Parser&) = delete;
   Parser& operator=(const Parser&) = delete;
 
-  // Parses what `input` holds and drains the bytes consumed. Stops early when paused (the rest
-  // stays in `input` for a later call) or on an error (error() tells; the parser is then done).
+  // Parses what `input` holds and drains the bytes consumed, then the bytes a read offered in
+  // place for it (Dispatcher::OfferedInput()). Stops early when paused (the rest stays in, or
+  // joins, `input` for a later call) or on an error (error() tells; the parser is then done).
   void Dispatch(evbuffer* input);
   // The peer closed its side. Ends a body delimited by close; returns false (and sets
   // kUnexpectedEof) if a message was cut short.

@@ -106,6 +106,7 @@ void ServerConnection::OnRead() {
     // Nothing more is parsed; drop what the client still sends so the socket keeps draining.
     evbuffer* input = bufferevent_get_input(bev_.get());
     evbuffer_drain(input, evbuffer_get_length(input));
+    Dispatcher::TakeOffered(Dispatcher::OfferedInput(input).size());
     return;
   }
   last_activity_ = dispatcher_.LoopTime();
