@@ -468,8 +468,8 @@ void ReadSocket(evutil_socket_t fd, short what, void* arg) {
   size_t low = 0;
   size_t high = 0;
   bufferevent_getwatermark(bev, EV_READ, &low, &high);
+  const size_t buffered = evbuffer_get_length(input);
   if (high != 0) {
-    const size_t buffered = evbuffer_get_length(input);
     if (buffered >= high) {
       // The input is full. Setting the mark the libevent way suspends reading now, and its
       // input callback resumes it as the input drains (see Dispatcher::SetReadLimit()).
@@ -480,7 +480,7 @@ void ReadSocket(evutil_socket_t fd, short what, void* arg) {
   }
   const ssize_t got = ::recv(fd, buffer, wanted, 0);
   if (got > 0) {
-    if (kReads == Dispatcher::SocketReads::kOffered && evbuffer_get_length(input) == 0) {
+    if (kReads == Dispatcher::SocketReads::kOffered && buffered == 0) {
       offered_read = {input, buffer, static_cast<size_t>(got)};
     } else {
       AppendToInput(input, buffer, static_cast<size_t>(got));
